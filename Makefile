@@ -1,0 +1,43 @@
+# Quick start: `make run` (install, build the default index from seeds/ if missing, start the chat UI)
+# and `make test` (install, run every test).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test index bench eval clean browser
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# Pinned first: the CPU build lies on this machine's disk; an unpinned torch pulls a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: $(STAMP)
+	test -f $${RAG_INDEX:-indexes/default}/CURRENT || $(BIN)/rag ingest seeds
+
+run: index
+	$(BIN)/python app.py
+
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -q -rs
+
+eval: index
+	$(BIN)/rag eval evals/seed.jsonl --baseline evals/baseline.json --report reports/eval
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest_bench.py
+	$(BIN)/python bench/query_bench.py
+
+clean:
+	rm -rf $(VENV) indexes reports

@@ -1,0 +1,1 @@
+"""Answerers: extractive (offline default), openai (any OpenAI-compatible server), ollama."""

