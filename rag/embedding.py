@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +18,8 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from .fast_encoder import NumpyEncoder
 
 
 def resolve_model_path(name: str) -> str:
@@ -30,11 +34,29 @@ def resolve_model_path(name: str) -> str:
 class Embedder:
     """A sentence-transformers model with its token counter; vectors are float32 and L2-normalised."""
 
+    # Up to this many texts go through the NumPy encoder (no torch import); bulk work uses torch.
+    FAST_BATCH = 64
+    CACHE_SIZE = 20_000
+
     def __init__(self, name: str, batch_size: int = 64):
         self.name = name
         self.batch_size = batch_size
         self._model: SentenceTransformer | None = None
+        self._fast: NumpyEncoder | None | bool = None
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @property
+    def fast(self) -> "NumpyEncoder | None":
+        """The torch-free encoder when the model is a plain BERT sentence-transformer folder, else None."""
+        if self._fast is None:
+            with self._lock:
+                if self._fast is None:
+                    from .fast_encoder import NumpyEncoder
+
+                    path = Path(resolve_model_path(self.name))
+                    self._fast = (NumpyEncoder.from_folder(path) if path.is_dir() else None) or False
+        return self._fast or None
 
     @property
     def model(self) -> "SentenceTransformer":
@@ -46,12 +68,12 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        return self.fast.dimension if self.fast else int(self.model.get_embedding_dimension())
 
     @property
     def max_tokens(self) -> int:
         """Content tokens that fit the window, leaving room for the special tokens."""
-        return int(self.model.max_seq_length) - 2
+        return (self.fast.max_seq_length if self.fast else int(self.model.max_seq_length)) - 2
 
     @property
     def tokenizer(self):
@@ -64,11 +86,31 @@ class Embedder:
         """Embed texts in batches; an empty list gives a (0, dim) array."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) <= self.FAST_BATCH and self.fast:
+            return self._encode_fast(texts)
         vectors = self.model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=show_progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+    def encode_cached(self, texts: list[str]) -> np.ndarray:
+        """Like encode, remembering recent texts (passage sentences recur across questions)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vector in zip(missing, self.encode(missing)):
+                self._cache[text] = vector
+            while len(self._cache) > self.CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return np.vstack([self._cache[t] for t in texts]) if texts else self.encode([])
+
+    def _encode_fast(self, texts: list[str]) -> np.ndarray:
+        from threadpoolctl import threadpool_limits
+
+        # A handful of short texts: BLAS threads cost more in hand-off than they save.
+        with threadpool_limits(limits=1 if len(texts) <= 4 else None):
+            return self.fast.encode(texts)
 
 
 def _load_model(name: str) -> "SentenceTransformer":

@@ -46,8 +46,8 @@ class SentenceCheck:
 class Answer:
     """An answer whose ``text`` carries ``[n]`` markers that point into ``citations`` by number.
 
-    ``citations`` are the passages the text cites, numbered 1..m in order of first use;
-    ``sources`` are every retrieved passage (cited ones first, same numbers, then the rest).
+    ``sources`` are every retrieved passage, numbered 1..k in rank order (the numbers the answerer saw);
+    ``citations`` are the subset the text cites, with the same numbers, so ``[n]`` always means source n.
     """
 
     text: str

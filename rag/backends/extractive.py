@@ -1,0 +1,146 @@
+"""The offline default answerer: quotes the retrieved sentences that best answer the question.
+
+It never writes text of its own: every sentence is copied from a source and followed by its ``[n]``.
+When no sentence is a good enough match it abstains with ``NO_ANSWER``.
+
+Example: ``"".join(ExtractiveAnswerer(Settings()).answer("When did China impose the controls?", sources))``
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..answering import NO_ANSWER
+from ..chunking import split_sentences
+from ..embedding import get_embedder
+from ..terms import content_terms
+from ..types import Citation
+from .base import Answerer, register
+
+# Score = SEMANTIC * cosine(question, sentence) + LEXICAL * weighted term overlap; set on the seed eval set.
+SEMANTIC, LEXICAL = 0.6, 0.4
+ABSTAIN_BELOW = 0.42
+# Extra sentences join the answer only when nearly as good as the best and adding uncovered question terms.
+FOLLOW_RATIO, MAX_SENTENCES = 0.85, 3
+_TYPE_PENALTY = 0.12
+# Sentences embedded per question at most (bounds latency on long passages or a large top-k).
+SHORTLIST = 24
+_MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
+_DATE = re.compile(rf"\b(\d{{4}}|{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+                   r"yesterday|today|last (week|month|year)|\d{1,2}/\d{1,2})\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|"
+                     r"hundred|thousand|million|billion|first|second|third|fourth|fifth)\b", re.IGNORECASE)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+|\b[A-Z]{2,}\b")
+_URL_ONLY = re.compile(r"^\s*https?://\S+\s*$")
+
+
+@dataclass
+class Candidate:
+    """A sentence of a source passage and its score against the question."""
+
+    number: int
+    text: str
+    score: float
+    terms: set[str]
+
+
+@register("extractive")
+class ExtractiveAnswerer(Answerer):
+    """Answers with verbatim source sentences ranked by meaning and term overlap with the question."""
+
+    @property
+    def description(self) -> str:
+        return "extractive (offline, quotes the documents)"
+
+    def answer(self, question: str, sources: list[Citation]) -> Iterator[str]:
+        chosen = self.select(question, sources)
+        if not chosen:
+            yield NO_ANSWER
+            return
+        for i, candidate in enumerate(chosen):
+            yield ("" if i == 0 else " ") + f"{candidate.text} [{candidate.number}]"
+
+    def select(self, question: str, sources: list[Citation]) -> list[Candidate]:
+        """The sentences that make the answer, best first; empty when the sources do not answer."""
+        candidates = self._score(question, sources)
+        if not candidates:
+            return []
+        candidates.sort(key=lambda c: -c.score)
+        best = candidates[0]
+        if best.score < ABSTAIN_BELOW:
+            return []
+        question_terms = content_terms(question)
+        chosen, covered = [best], set(best.terms & question_terms)
+        for candidate in candidates[1:]:
+            if len(chosen) == MAX_SENTENCES or candidate.score < FOLLOW_RATIO * best.score:
+                break
+            gain = (candidate.terms & question_terms) - covered
+            if gain and candidate.text not in {c.text for c in chosen}:
+                chosen.append(candidate)
+                covered |= gain
+        return chosen
+
+    def _score(self, question: str, sources: list[Citation]) -> list[Candidate]:
+        sentences = [(c.number, c.text[s:e]) for c in sources for s, e in split_sentences(c.text)]
+        sentences = [(n, t) for n, t in sentences if len(t.split()) >= 4 and not _URL_ONLY.match(t)]
+        if not sentences:
+            return []
+        question_terms = content_terms(question)
+        sentence_terms = [content_terms(t) for _, t in sentences]
+        weights = _local_idf(question_terms, sentence_terms)
+        sentences, sentence_terms = _shortlist(sentences, sentence_terms, question_terms, weights)
+        embedder = get_embedder(self.settings.embed_model, self.settings.embed_batch_size)
+        cosines = embedder.encode_cached([t for _, t in sentences]) @ embedder.encode_cached([question])[0]
+        wanted = _answer_type(question)
+        candidates = []
+        for (number, text), cosine, terms in zip(sentences, cosines, sentence_terms):
+            lexical = _weighted_overlap(question_terms, terms, weights)
+            score = SEMANTIC * float(cosine) + LEXICAL * lexical
+            if wanted and not wanted.search(_strip_question_words(text, question)):
+                score -= _TYPE_PENALTY
+            candidates.append(Candidate(number, text, score, terms))
+        return candidates
+
+
+def _shortlist(sentences, sentence_terms, question_terms, weights):
+    """Keep the SHORTLIST sentences most likely to matter (term overlap, then source rank) so the
+    model embeds a bounded number of sentences per question, whatever top-k is."""
+    if len(sentences) <= SHORTLIST:
+        return sentences, sentence_terms
+    ranked = sorted(range(len(sentences)), key=lambda i: (
+        -_weighted_overlap(question_terms, sentence_terms[i], weights), sentences[i][0], i))[:SHORTLIST]
+    ranked.sort()
+    return [sentences[i] for i in ranked], [sentence_terms[i] for i in ranked]
+
+
+def _local_idf(question_terms: set[str], sentence_terms: list[set[str]]) -> dict[str, float]:
+    """Rarer terms among the candidate sentences weigh more (a topic word found everywhere tells little)."""
+    n = len(sentence_terms)
+    return {t: math.log(1 + n / (1 + sum(t in s for s in sentence_terms))) for t in question_terms}
+
+
+def _weighted_overlap(question_terms: set[str], terms: set[str], weights: dict[str, float]) -> float:
+    total = sum(weights.values())
+    return sum(weights[t] for t in question_terms & terms) / total if total else 0.0
+
+
+def _answer_type(question: str) -> re.Pattern | None:
+    """What an answer to this question must contain: a date for 'when', a number for 'how many', ..."""
+    q = question.lower()
+    if re.search(r"\bwhen\b|\bwhat (year|date|month|day)\b", q):
+        return _DATE
+    if re.search(r"\bhow (many|much)\b|\bwhat (number|percentage|share)\b", q):
+        return _NUMBER
+    if re.search(r"\bwho\b|\bwhich (country|countries|ministry|company|organi[sz]ation)\b", q):
+        return _NAME
+    return None
+
+
+def _strip_question_words(text: str, question: str) -> str:
+    """Remove words the question already has, so 'who' needs a name the question did not give."""
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    return " ".join(w for w in re.findall(r"\S+", text) if re.sub(r"\W", "", w).lower() not in asked)

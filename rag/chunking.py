@@ -1,0 +1,146 @@
+"""Sentence-aware chunking sized in the embedding model's tokens, keeping each chunk's char span.
+
+Example: ``chunk_text(doc.text, token_lengths, max_tokens=160, overlap_tokens=32)``
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+# Bump when the splitting rules change: the manifest records it, so old indexes are rebuilt, not mixed.
+SPLITTER_VERSION = 1
+
+# A sentence ends at . ! ? … (plus closing quotes/brackets) followed by whitespace and a likely sentence start.
+# Hand-written rather than nltk/llama-index splitters because we need exact character spans back.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'’”)\]]*\s+(?=[\"'‘“(\[]?[A-Z0-9À-ÖØ-Þ])")
+_ABBREVIATIONS = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Gov|Sen|Rep|Inc|Ltd|Co|Corp|No|vs|etc|Fig|Jan|Feb|Mar|Apr|Jun|Jul|"
+    r"Aug|Sep|Sept|Oct|Nov|Dec|e\.g|i\.e|U\.S|U\.K|U\.N|E\.U)\.|\b[A-Z]\.)$"
+)
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# A single newline ends a unit when the line before it ends a sentence or is short (a heading, a list item).
+_SHORT_LINE = 60
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of one document's text; ``text == document.text[start:end]``."""
+
+    chunk_id: str
+    doc_id: str
+    position: int
+    start: int
+    end: int
+    n_tokens: int
+    text: str
+
+
+def vector_id(chunk_id: str) -> int:
+    """Stable positive int64 for FAISS, derived from the chunk id (so it survives rebuilds)."""
+    return int.from_bytes(hashlib.blake2b(chunk_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Char spans of the sentences (and headings/lines) of ``text``, whitespace trimmed, in order."""
+    spans: list[tuple[int, int]] = []
+    for para_start, para_end in _split_on(text, 0, len(text), _PARAGRAPH_BREAK):
+        for line_start, line_end in _split_lines(text, para_start, para_end):
+            spans.extend(_split_line_sentences(text, line_start, line_end))
+    return spans
+
+
+def _split_on(text: str, start: int, end: int, pattern: re.Pattern) -> list[tuple[int, int]]:
+    pieces, cursor = [], start
+    for match in pattern.finditer(text, start, end):
+        pieces.append((cursor, match.start()))
+        cursor = match.end()
+    pieces.append((cursor, end))
+    return [_trim(text, s, e) for s, e in pieces if text[s:e].strip()]
+
+
+def _split_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    units, unit_start, cursor = [], start, start
+    while (newline := text.find("\n", cursor, end)) != -1:
+        line = text[cursor:newline].rstrip()
+        if line.endswith((".", "!", "?", ":", "…")) or len(line.strip()) < _SHORT_LINE:
+            units.append((unit_start, newline))
+            unit_start = newline + 1
+        cursor = newline + 1
+    units.append((unit_start, end))
+    return [_trim(text, s, e) for s, e in units if text[s:e].strip()]
+
+
+def _split_line_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans, sentence_start = [], start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        if _ABBREVIATIONS.search(text[sentence_start:match.start()].rstrip("\"'’”)]")):
+            continue
+        spans.append(_trim(text, sentence_start, match.start()))
+        sentence_start = match.end()
+    spans.append(_trim(text, sentence_start, end))
+    return [(s, e) for s, e in spans if e > s]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+TokenOffsets = Callable[[Sequence[str]], list[list[tuple[int, int]]]]
+
+
+def chunk_text(
+    doc_id: str, text: str, token_offsets: TokenOffsets, max_tokens: int, overlap_tokens: int,
+) -> list[Chunk]:
+    """Pack whole sentences into chunks of at most ``max_tokens`` tokens, repeating up to
+    ``overlap_tokens`` tokens of trailing sentences at the start of the next chunk.
+
+    ``token_offsets(texts)`` returns, per text, the char offsets of its tokens (the model's tokenizer);
+    a sentence longer than ``max_tokens`` is cut at token boundaries.
+    """
+    units = _token_units(text, split_sentences(text), token_offsets, max_tokens)
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(units):
+        j, total = i, 0
+        while j < len(units) and total + units[j][2] <= max_tokens:
+            total += units[j][2]
+            j += 1
+        start, end = units[i][0], units[j - 1][1]
+        chunk_id = f"{doc_id}-{len(chunks):05d}"
+        chunks.append(Chunk(chunk_id, doc_id, len(chunks), start, end, total, text[start:end]))
+        if j >= len(units):
+            break
+        i = _overlap_start(units, i, j, overlap_tokens)
+    return chunks
+
+
+def _token_units(
+    text: str, spans: list[tuple[int, int]], token_offsets: TokenOffsets, max_tokens: int,
+) -> list[tuple[int, int, int]]:
+    """(start, end, n_tokens) per sentence; over-long sentences are cut into max_tokens pieces."""
+    offsets = token_offsets([text[s:e] for s, e in spans]) if spans else []
+    units = []
+    for (start, end), sentence_offsets in zip(spans, offsets):
+        if len(sentence_offsets) <= max_tokens:
+            units.append((start, end, max(1, len(sentence_offsets))))
+            continue
+        for k in range(0, len(sentence_offsets), max_tokens):
+            piece = sentence_offsets[k:k + max_tokens]
+            piece_end = start + piece[-1][1] if k + max_tokens < len(sentence_offsets) else end
+            units.append((start + piece[0][0], piece_end, len(piece)))
+    return units
+
+
+def _overlap_start(units: list[tuple[int, int, int]], i: int, j: int, overlap_tokens: int) -> int:
+    """First unit of the next chunk: step back over trailing units that fit the overlap budget."""
+    k, carried = j, 0
+    while k - 1 > i and carried + units[k - 1][2] <= overlap_tokens:
+        carried += units[k - 1][2]
+        k -= 1
+    return k

@@ -1,0 +1,183 @@
+"""The index: documents, chunks, vectors and the keyword index, loaded from and saved to one folder.
+
+Example: ``index = Index.load(Path("indexes/default"), settings); index.stats()``
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import SPLITTER_VERSION, Chunk, vector_id
+from .config import Settings
+from .errors import IndexCorruptError, IndexMismatchError
+from .keyword import KeywordIndex
+from .storage import current_generation, write_generation
+from .vectorstore import FaissStore
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DOCUMENTS = "documents.jsonl"
+CHUNKS = "chunks.jsonl"
+
+
+@dataclass
+class StoredDocument:
+    """A document as kept in the index; one per distinct content, listing every path that holds it."""
+
+    doc_id: str
+    content_hash: str
+    title: str
+    text: str
+    size: int
+    paths: list[str]
+    date: str | None = None
+    url: str | None = None
+    pages: list[tuple[int, int]] = field(default_factory=list)
+
+    def page_at(self, offset: int) -> int | None:
+        page = None
+        for start, number in self.pages:
+            if start > offset:
+                break
+            page = number
+        return page
+
+
+def chunker_settings(settings: Settings) -> dict:
+    """The settings that shape chunks; an index only takes new documents chunked the same way."""
+    return {
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+        "title_prefix_tokens": settings.title_prefix_tokens,
+        "splitter_version": SPLITTER_VERSION,
+    }
+
+
+class Index:
+    """In-memory view of one index generation; ``chunks[i]`` is keyword-index document i."""
+
+    def __init__(self, manifest: dict, documents: dict[str, StoredDocument], chunks: list[Chunk],
+                 store: FaissStore, keyword: KeywordIndex):
+        self.manifest = manifest
+        self.documents = documents
+        self.chunks = chunks
+        self.store = store
+        self.keyword = keyword
+        self.position_of_vid = {vector_id(c.chunk_id): i for i, c in enumerate(chunks)}
+
+    @classmethod
+    def empty(cls, settings: Settings, dimension: int) -> "Index":
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "embed_model": settings.embed_model,
+            "dimension": dimension,
+            "chunker": chunker_settings(settings),
+            "documents": {},
+        }
+        return cls(manifest, {}, [], FaissStore(dimension), KeywordIndex.build([]))
+
+    @classmethod
+    def load(cls, index_dir: Path, settings: Settings) -> "Index":
+        """Load the live generation; fails clearly on a missing, corrupt or mismatched index."""
+        folder = current_generation(index_dir)
+        manifest = _read_json(folder / MANIFEST)
+        check_compatible(manifest, settings, index_dir)
+        documents = {d.doc_id: d for d in _read_documents(folder / DOCUMENTS)}
+        chunks = _read_chunks(folder / CHUNKS, documents)
+        store = FaissStore.load(folder / FaissStore.FILE)
+        if len(store) != len(chunks) or store.dimension != manifest["dimension"]:
+            raise IndexCorruptError(
+                f"The vector file {folder / FaissStore.FILE} holds {len(store)} vectors of dimension "
+                f"{store.dimension} but the docstore lists {len(chunks)} chunks. Rebuild with `rag ingest --rebuild`."
+            )
+        keyword = KeywordIndex.load(folder / KeywordIndex.DIR, len(chunks))
+        return cls(manifest, documents, chunks, store, keyword)
+
+    def save(self, index_dir: Path) -> Path:
+        """Persist as a new generation (atomic). Call under IndexLock."""
+
+        def write(folder: Path) -> None:
+            (folder / MANIFEST).write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
+            with open(folder / DOCUMENTS, "w", encoding="utf-8") as handle:
+                for doc in self.documents.values():
+                    handle.write(json.dumps(asdict(doc), ensure_ascii=False) + "\n")
+            with open(folder / CHUNKS, "w", encoding="utf-8") as handle:
+                for c in self.chunks:
+                    handle.write(json.dumps([c.chunk_id, c.doc_id, c.position, c.start, c.end, c.n_tokens]) + "\n")
+            self.store.save(folder / FaissStore.FILE)
+            self.keyword.save(folder / KeywordIndex.DIR)
+
+        return write_generation(index_dir, write)
+
+    def stats(self, index_dir: Path | None = None) -> dict:
+        size = sum(p.stat().st_size for p in current_generation(index_dir).rglob("*") if p.is_file()) if index_dir else 0
+        return {
+            "documents": len(self.documents),
+            "paths": len(self.manifest["documents"]),
+            "chunks": len(self.chunks),
+            "model": self.manifest["embed_model"],
+            "dimension": self.manifest["dimension"],
+            "format_version": self.manifest["format_version"],
+            "size_bytes": size,
+            "index_dir": str(index_dir) if index_dir else None,
+        }
+
+    def chunk_vectors(self, positions: list[int]) -> np.ndarray:
+        return self.store.reconstruct(np.array([vector_id(self.chunks[p].chunk_id) for p in positions]))
+
+
+def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> None:
+    """Refuse an index built with another format or embedding model (never answer from mixed vectors)."""
+    fix = f"Rebuild it with `rag ingest PATH... --index {index_dir} --rebuild`."
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"The index at {index_dir} has format version {manifest.get('format_version')}, "
+            f"this version reads {FORMAT_VERSION}. {fix}"
+        )
+    if manifest.get("embed_model") != settings.embed_model:
+        raise IndexMismatchError(
+            f"The index at {index_dir} was built with the embedding model {manifest.get('embed_model')!r}, "
+            f"but RAG_EMBED_MODEL is {settings.embed_model!r}. Set it back, or: {fix}"
+        )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexCorruptError(f"The index file {path} is missing. Rebuild with `rag ingest --rebuild`.") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). Rebuild with `rag ingest --rebuild`.") from exc
+
+
+def _read_jsonl(path: Path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                yield number, json.loads(line)
+    except FileNotFoundError as exc:
+        raise IndexCorruptError(f"The index file {path} is missing. Rebuild with `rag ingest --rebuild`.") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). Rebuild with `rag ingest --rebuild`.") from exc
+
+
+def _read_documents(path: Path) -> list[StoredDocument]:
+    try:
+        return [StoredDocument(**{**row, "pages": [tuple(p) for p in row.get("pages", [])]}) for _, row in _read_jsonl(path)]
+    except TypeError as exc:
+        raise IndexCorruptError(f"The index file {path} has unexpected fields ({exc}).") from exc
+
+
+def _read_chunks(path: Path, documents: dict[str, StoredDocument]) -> list[Chunk]:
+    chunks = []
+    for number, row in _read_jsonl(path):
+        try:
+            chunk_id, doc_id, position, start, end, n_tokens = row
+            text = documents[doc_id].text[start:end]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IndexCorruptError(f"The index file {path} is corrupt at line {number}.") from exc
+        chunks.append(Chunk(chunk_id, doc_id, position, start, end, n_tokens, text))
+    return chunks

@@ -1,0 +1,223 @@
+"""Incremental ingestion: load files, chunk and embed only what changed, persist atomically.
+
+Re-ingesting unchanged files embeds nothing; a changed file's chunks are replaced; ``prune`` drops
+files that vanished from the given folders; identical content under two names is stored once.
+
+Example: ``report = ingest(["seeds"], Path("indexes/default"), Settings())``
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import Chunk, chunk_text, vector_id
+from .config import Settings
+from .documents import Document, SkippedFile, load_paths
+from .embedding import Embedder, get_embedder
+from .errors import ConfigError, IndexMismatchError
+from .index import Index, StoredDocument, chunker_settings
+from .keyword import KeywordIndex
+from .storage import IndexLock, has_index
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, by path; ``chunks_embedded`` is 0 when nothing changed."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_removed: int = 0
+    tokens_embedded: int = 0
+    documents: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["skipped"] = [{"path": s.path, "reason": s.reason} for s in self.skipped]
+        return data
+
+
+def ingest(paths: list[str | Path], index_dir: Path, settings: Settings, prune: bool = False,
+           rebuild: bool = False, progress: bool = False, index: Index | None = None) -> tuple[IngestReport, Index]:
+    """Bring the index at ``index_dir`` in step with ``paths``; returns the report and the new index."""
+    started = time.perf_counter()
+    loaded = load_paths(paths, max_file_mb=settings.max_file_mb)
+    embedder = get_embedder(settings.embed_model, settings.embed_batch_size)
+    _check_chunk_budget(settings, embedder)
+    report = IngestReport(skipped=loaded.skipped, notes=loaded.notes)
+    with IndexLock(index_dir):
+        if rebuild or not has_index(index_dir):
+            current = Index.empty(settings, embedder.dimension)
+        else:
+            current = index if index is not None else Index.load(index_dir, settings)
+            _check_same_chunker(current, settings, index_dir)
+        changed = _apply(current, loaded.documents, paths, prune, report, embedder, settings, progress)
+        if changed or rebuild or not has_index(index_dir):
+            current.save(index_dir)
+    report.documents, report.chunks = len(current.documents), len(current.chunks)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report, current
+
+
+def _check_chunk_budget(settings: Settings, embedder: Embedder) -> None:
+    if settings.chunk_tokens + settings.title_prefix_tokens + 1 > embedder.max_tokens:
+        raise ConfigError(
+            f"RAG_CHUNK_TOKENS ({settings.chunk_tokens}) + RAG_TITLE_PREFIX_TOKENS ({settings.title_prefix_tokens}) "
+            f"exceed the embedding model's window ({embedder.max_tokens} tokens); chunks would be truncated."
+        )
+
+
+def _check_same_chunker(index: Index, settings: Settings, index_dir: Path) -> None:
+    if index.manifest.get("chunker") != chunker_settings(settings):
+        raise IndexMismatchError(
+            f"The index at {index_dir} was chunked with {index.manifest.get('chunker')}, the settings now say "
+            f"{chunker_settings(settings)}. Rebuild it with `rag ingest PATH... --index {index_dir} --rebuild`."
+        )
+
+
+def _apply(index: Index, documents: list[Document], paths: list[str | Path], prune: bool,
+           report: IngestReport, embedder: Embedder, settings: Settings, progress: bool) -> bool:
+    """Update path→hash bookkeeping, drop unreferenced documents, embed new ones. True if anything changed."""
+    by_path: dict[str, str] = index.manifest["documents"]
+    for doc in documents:
+        previous = by_path.get(doc.path)
+        if previous == doc.content_hash:
+            report.unchanged.append(doc.path)
+            continue
+        (report.updated if previous else report.added).append(doc.path)
+        by_path[doc.path] = doc.content_hash
+    if prune:
+        report.removed = _prune(by_path, paths, {d.path for d in documents}, report)
+    live_ids = {h[:16] for h in by_path.values()}
+    removed_ids = [doc_id for doc_id in index.documents if doc_id not in live_ids]
+    report.chunks_removed = _remove_documents(index, removed_ids)
+    new_docs = _new_documents(index, documents, report)
+    if new_docs:
+        _embed_documents(index, new_docs, embedder, settings, report, progress)
+    _refresh_paths(index, by_path)
+    changed = bool(report.added or report.updated or report.removed or removed_ids or new_docs)
+    if changed:
+        index.keyword = KeywordIndex.build([keyword_text(index, c) for c in index.chunks])
+    return changed
+
+
+def _prune(by_path: dict[str, str], paths: list[str | Path], present: set[str], report: IngestReport) -> list[str]:
+    """Paths under the given folders that are indexed but no longer there (skipped files are kept)."""
+    roots = [str(Path(p).resolve()) for p in paths if Path(p).is_dir()]
+    kept = present | {str(Path(s.path).resolve()) for s in report.skipped}
+    gone = [p for p in by_path if p not in kept and any(p.startswith(r.rstrip("/") + "/") for r in roots)]
+    for path in gone:
+        del by_path[path]
+    return sorted(gone)
+
+
+def _remove_documents(index: Index, doc_ids: list[str]) -> int:
+    if not doc_ids:
+        return 0
+    dropped = set(doc_ids)
+    gone = [c for c in index.chunks if c.doc_id in dropped]
+    index.store.remove(np.array([vector_id(c.chunk_id) for c in gone], dtype=np.int64))
+    index.chunks = [c for c in index.chunks if c.doc_id not in dropped]
+    for doc_id in doc_ids:
+        del index.documents[doc_id]
+    index.position_of_vid = {vector_id(c.chunk_id): i for i, c in enumerate(index.chunks)}
+    return len(gone)
+
+
+def _new_documents(index: Index, documents: list[Document], report: IngestReport) -> list[Document]:
+    """Distinct documents not yet stored; a second name for stored content is only bookkept."""
+    fresh: dict[str, Document] = {}
+    for doc in documents:
+        if doc.doc_id in index.documents or doc.doc_id in fresh:
+            if doc.path not in report.unchanged:
+                report.duplicates.append(doc.path)
+            continue
+        fresh[doc.doc_id] = doc
+    return list(fresh.values())
+
+
+def _refresh_paths(index: Index, by_path: dict[str, str]) -> None:
+    paths_of: dict[str, list[str]] = {}
+    for path, content_hash in sorted(by_path.items()):
+        paths_of.setdefault(content_hash[:16], []).append(path)
+    for doc_id, doc in index.documents.items():
+        doc.paths = paths_of.get(doc_id, doc.paths)
+
+
+def _embed_documents(index: Index, docs: list[Document], embedder: Embedder, settings: Settings,
+                     report: IngestReport, progress: bool) -> None:
+    new_chunks: list[Chunk] = []
+    texts: list[str] = []
+    for doc in docs:
+        chunks = chunk_text(doc.doc_id, doc.text, token_offsets(embedder), settings.chunk_tokens,
+                            settings.chunk_overlap_tokens)
+        prefix = title_prefix(doc.title, embedder, settings.title_prefix_tokens)
+        new_chunks.extend(chunks)
+        texts.extend(prefix + c.text for c in chunks)
+        index.documents[doc.doc_id] = StoredDocument(
+            doc.doc_id, doc.content_hash, doc.title, doc.text, doc.size, [doc.path], doc.date, doc.url,
+            list(doc.pages),
+        )
+    vectors = embed_sorted(embedder, texts, progress)
+    index.store.add(np.array([vector_id(c.chunk_id) for c in new_chunks], dtype=np.int64), vectors)
+    first = len(index.chunks)
+    index.chunks.extend(new_chunks)
+    index.position_of_vid.update({vector_id(c.chunk_id): first + i for i, c in enumerate(new_chunks)})
+    report.chunks_embedded = len(new_chunks)
+    report.tokens_embedded = sum(c.n_tokens for c in new_chunks)
+
+
+def token_offsets(embedder: Embedder):
+    """The tokenizer's char offsets per text, as chunk_text wants them."""
+
+    def offsets(texts):
+        return embedder.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+
+    return offsets
+
+
+def title_prefix(title: str, embedder: Embedder, max_tokens: int) -> str:
+    """The title line prepended to each chunk's embedding text (never to its stored span)."""
+    if not title or max_tokens <= 0:
+        return ""
+    offsets = embedder.tokenizer(title, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    cut = title if len(offsets) <= max_tokens else title[: offsets[max_tokens - 1][1]]
+    return cut.strip() + "\n"
+
+
+def keyword_text(index: Index, chunk: Chunk) -> str:
+    """What BM25 sees for a chunk: its document title and its text."""
+    return f"{index.documents[chunk.doc_id].title}\n{chunk.text}"
+
+
+def embed_sorted(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+    """Embed texts longest first in groups (less padding), with a progress bar; rows in input order."""
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    group = max(embedder.batch_size * 8, 256)
+    bar = _progress_bar(len(texts), progress)
+    for begin in range(0, len(order), group):
+        ids = order[begin:begin + group]
+        vectors[ids] = embedder.encode([texts[i] for i in ids])
+        bar.update(len(ids))
+    bar.close()
+    return vectors
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="chunk", desc="Embedding", disable=not enabled, file=sys.stderr)

@@ -1,0 +1,273 @@
+"""Turn a file's bytes into text plus the metadata its format states, one function per format.
+
+Plain text is decoded (UTF-8, else a detected legacy encoding); HTML, PDF and DOCX go through
+BeautifulSoup, pypdf and docx2txt, imported only when such a file shows up.
+Example: ``extract("notes.md", b"# Notes\\n\\nBody").title == "Notes"``
+"""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
+
+from .errors import RagError
+from .metadata import front_matter_metadata, parse_date
+
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+# Control bytes that never occur in text; tab, newlines, form feed, backspace and ESC (ANSI colours) do.
+_CONTROL_BYTES = [b for b in range(32) if b not in (8, 9, 10, 12, 13, 27)]
+_MAX_CONTROL_RATIO = 0.05
+_BOMS = [(b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")]
+# Tools write these into PDF /Title when nobody set one; they name no document.
+_PLACEHOLDER_TITLE = re.compile(r"^(untitled.*|unknown|document\d*|no title|title|microsoft \w+ - .*|.*\.(docx?|pdf|tex|dvi|indd|odt|rtf))$", re.I)
+
+
+class SkipFile(RagError):
+    """This one file cannot be loaded; ``reason`` says why in words. Example: ``raise SkipFile("empty file")``"""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Extracted:
+    """A file's text and what its format's own metadata (HTML head, PDF info, front matter) says."""
+
+    text: str
+    pages: list[tuple[int, int]] = field(default_factory=list)
+    title: str | None = None
+    date: str | None = None
+    url: str | None = None
+    encoding: str | None = None
+
+
+def extract(name: str | Path, data: bytes) -> Extracted:
+    """Dispatch on the file suffix. Example: ``extract("a.txt", b"hello").text == "hello"``"""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".html", ".htm"):
+        return extract_html(data)
+    if suffix == ".pdf":
+        return extract_pdf(data)
+    if suffix == ".docx":
+        return extract_docx(data)
+    return extract_plain(data, markdown=suffix in MARKDOWN_SUFFIXES)
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes or many control bytes: a binary file, whatever its name says. Example: ``looks_binary(b"\\x00\\x01")``"""
+    if b"\x00" in data:
+        return True
+    sample = data[:65536]
+    controls = sum(sample.count(byte) for byte in _CONTROL_BYTES)
+    return controls > _MAX_CONTROL_RATIO * len(sample)
+
+
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """Text and the encoding used when it was not UTF-8; raises SkipFile for binary content.
+
+    Example: ``decode_text("café".encode("cp1252")) == ("café", "cp1252")``
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec), None if codec == "utf-8-sig" else codec.replace("-sig", "")
+            except UnicodeDecodeError:
+                break  # a BOM followed by junk: let the binary check judge it
+    if looks_binary(data):
+        raise SkipFile("binary content, not text")
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        encoding = guess_encoding(data)
+        return data.decode(encoding), encoding
+
+
+def guess_encoding(data: bytes) -> str:
+    """The legacy encoding charset-normalizer finds most likely; cp1252 on ties, latin-1 as the last resort."""
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if matches:
+        best = matches[0]
+        # Short Western text fits several code pages equally well; cp1252 is by far the most common one.
+        tied = [m.encoding for m in matches
+                if abs(m.chaos - best.chaos) < 0.01 and abs(m.coherence - best.coherence) < 0.01]
+        return "cp1252" if "cp1252" in tied else best.encoding
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"  # decodes any byte sequence
+
+
+def normalise_newlines(text: str) -> str:
+    """``\\r\\n`` and lone ``\\r`` become ``\\n``. Example: ``normalise_newlines("a\\r\\nb") == "a\\nb"``"""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def tidy(text: str) -> str:
+    """Extracted (not typed) text: newlines normalised, NULs and lone surrogates dropped, blank runs shortened."""
+    text = normalise_newlines(text).replace("\x00", "")
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def extract_plain(data: bytes, markdown: bool = False) -> Extracted:
+    """.txt and .md: decoded and newline-normalised, otherwise untouched so spans match what the user sees."""
+    text, encoding = decode_text(data)
+    text = normalise_newlines(text)
+    stated = front_matter_metadata(text) if markdown else None
+    if stated is None:
+        return Extracted(text=text, encoding=encoding)
+    return Extracted(text=text, encoding=encoding, title=stated.title, date=stated.date, url=stated.url)
+
+
+def extract_pdf(data: bytes) -> Extracted:
+    """Pages joined by blank lines, each page's start offset and 1-based number kept in ``pages``.
+
+    pypdf directly rather than llama-index's PDFReader: PDFReader retries a corrupt file three times and
+    wraps the error, and it drops the document info (/Title) we need.
+    """
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise SkipFile("encrypted PDF, a password is needed")
+        page_texts = [page.extract_text() or "" for page in reader.pages]
+        title = (reader.metadata.title if reader.metadata else None) or ""
+    except SkipFile:
+        raise
+    except Exception as exc:  # pypdf raises many types for damaged files; any of them means "unreadable"
+        raise SkipFile(f"cannot parse PDF: {exc or type(exc).__name__}") from exc
+    parts: list[str] = []
+    pages: list[tuple[int, int]] = []
+    position = 0
+    for number, raw in enumerate(page_texts, start=1):
+        page_text = tidy(raw)
+        if not page_text:
+            continue  # an image-only page adds no text; later pages keep their real numbers
+        position += 2 if parts else 0
+        pages.append((position, number))
+        parts.append(page_text)
+        position += len(page_text)
+    if not parts:
+        raise SkipFile("no extractable text in PDF (scanned or image-only?)")
+    return Extracted(text="\n\n".join(parts), pages=pages, title=_real_title(title))
+
+
+def extract_docx(data: bytes) -> Extracted:
+    """Body text via docx2txt, title from the core properties.
+
+    docx2txt directly: llama-index's DocxReader is a thin wrapper over ``docx2txt.process`` that only
+    takes a path, and importing it costs llama-index's start-up time for nothing.
+    """
+    import docx2txt
+
+    try:
+        text = docx2txt.process(io.BytesIO(data))
+    except Exception as exc:  # zip or XML damage, in many exception types
+        raise SkipFile(f"cannot parse DOCX: {exc or type(exc).__name__}") from exc
+    return Extracted(text=tidy(text or ""), title=_real_title(_docx_core_title(data)))
+
+
+def _docx_core_title(data: bytes) -> str:
+    """dc:title from docProps/core.xml, or "" when absent or unreadable."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            root = ElementTree.fromstring(archive.read("docProps/core.xml"))
+    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return ""
+    node = root.find("{http://purl.org/dc/elements/1.1/}title")
+    return (node.text or "") if node is not None else ""
+
+
+def _real_title(title: str | None) -> str | None:
+    title = " ".join((title or "").split())
+    return title if title and not _PLACEHOLDER_TITLE.match(title) else None
+
+
+def extract_html(data: bytes) -> Extracted:
+    """Readable text of an HTML page (blocks on their own lines) and its title, date and canonical URL."""
+    from bs4 import BeautifulSoup
+
+    markup, encoding = decode_text(data)
+    soup = BeautifulSoup(markup, "html.parser")
+    title, date, url = _html_metadata(soup)
+    return Extracted(text=tidy(_html_text(soup)), title=title, date=date, url=url, encoding=encoding)
+
+
+# Elements whose text is not reading matter; <head> is read for metadata first.
+_HTML_DROP = {"script", "style", "nav", "noscript", "template", "head", "svg", "iframe", "object", "canvas"}
+_HTML_BLOCKS = {
+    "p", "div", "section", "article", "main", "header", "footer", "aside", "h1", "h2", "h3", "h4", "h5", "h6",
+    "ul", "ol", "dl", "table", "blockquote", "pre", "figure", "figcaption", "address", "form", "fieldset",
+    "details", "summary", "caption", "body", "html",
+}
+_HTML_LINES = {"li", "tr", "dt", "dd", "option", "br", "hr"}
+_DATE_META = ("article:published_time", "datepublished", "date", "pubdate", "publishdate", "publish-date",
+              "dc.date", "dc.date.issued", "dcterms.date", "dcterms.issued", "citation_publication_date",
+              "og:published_time", "parsely-pub-date", "sailthru.date")
+
+
+def _html_text(soup) -> str:
+    """Text with a blank line around blocks and a newline around list items and rows, no markup.
+
+    Iterative rather than recursive so that absurdly nested pages cannot hit the recursion limit.
+    """
+    from bs4 import CData, NavigableString, Tag
+
+    parts: list[str] = []
+    stack: list = [(soup, False)]  # (node, inside <pre>); a plain str is a separator to emit on the way out
+    while stack:
+        node, in_pre = stack.pop()
+        if isinstance(node, NavigableString):
+            if type(node) in (NavigableString, CData):  # not comments, doctypes or processing instructions
+                parts.append(str(node) if in_pre else re.sub(r"\s+", " ", str(node)))
+        elif isinstance(node, str):
+            parts.append(node)
+        elif isinstance(node, Tag) and node.name not in _HTML_DROP:
+            sep = _separator(node.name)
+            parts.append(sep)
+            if node.name in _HTML_BLOCKS:  # items and rows need a break before, blocks a blank line both sides
+                stack.append((sep, in_pre))
+            pre = in_pre or node.name == "pre"
+            stack.extend((child, pre) for child in reversed(node.contents))
+    text = "".join(parts)
+    return "\n".join(" ".join(line.split()) for line in text.split("\n"))
+
+
+def _separator(name: str) -> str:
+    """What goes around an element's text: a blank line for blocks, a newline for items, a gap for cells."""
+    if name in _HTML_BLOCKS:
+        return "\n\n"
+    if name in _HTML_LINES:
+        return "\n"
+    return " " if name in ("td", "th") else ""
+
+
+def _html_metadata(soup) -> tuple[str | None, str | None, str | None]:
+    """(title, ISO date, canonical URL) from og:/article: meta tags, <title>, <h1>, <time> and rel=canonical."""
+    meta = {}
+    for tag in soup.find_all("meta"):
+        key = (tag.get("property") or tag.get("name") or tag.get("itemprop") or "").strip().lower()
+        if key and tag.get("content") and key not in meta:
+            meta[key] = tag["content"].strip()
+    # og:title first: <title> often carries a " | Site name" suffix.
+    title = meta.get("og:title") or _tag_text(soup.title) or _tag_text(soup.find("h1"))
+    raw_dates = [meta[k] for k in _DATE_META if k in meta]
+    raw_dates += [t["datetime"] for t in soup.find_all("time") if t.get("datetime")]
+    date = next((iso for iso in map(parse_date, raw_dates) if iso), None)
+    canonical = soup.find("link", rel=lambda rel: rel and "canonical" in rel, href=True)
+    url = next((u for u in (canonical and canonical["href"], meta.get("og:url")) if u and u.startswith(("http://", "https://"))), None)
+    return (" ".join(title.split()) or None) if title else None, date, url
+
+
+def _tag_text(tag) -> str:
+    return tag.get_text(" ", strip=True) if tag is not None else ""

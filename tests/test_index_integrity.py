@@ -1,0 +1,150 @@
+"""Index safety: corrupt and mismatched files, the writer lock, and kill -9 in the middle of an ingest."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rag import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError, Settings
+from rag.index import Index
+from rag.storage import IndexLock, current_generation
+
+from conftest import ROOT, SEEDS
+
+pytestmark = pytest.mark.slow
+
+
+def test_missing_index_says_how_to_build(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="rag ingest"):
+        Index.load(tmp_path / "nothing", Settings())
+
+
+@pytest.mark.parametrize("name", ["vectors.faiss", "chunks.jsonl", "documents.jsonl", "manifest.json"])
+def test_corrupt_files_are_named_and_left_alone(seed_index_copy, name):
+    target = current_generation(seed_index_copy) / name
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2] + b"\x00garbage")
+    damaged = target.read_bytes()
+    with pytest.raises(IndexCorruptError, match=name):
+        Index.load(seed_index_copy, Settings())
+    assert target.read_bytes() == damaged, "opening never overwrites"
+
+
+def test_other_model_or_format_is_refused_with_rebuild_hint(seed_index_copy):
+    manifest_path = current_generation(seed_index_copy) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        Index.load(seed_index_copy, Settings(embed_model="/models/other"))
+    manifest["format_version"] = 999
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="format version 999"):
+        Index.load(seed_index_copy, Settings())
+
+
+def test_dimension_mismatch_is_corruption(seed_index_copy):
+    manifest_path = current_generation(seed_index_copy) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["dimension"] = 768
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="dimension"):
+        Index.load(seed_index_copy, Settings())
+
+
+def test_second_writer_waits_then_fails_clearly(tmp_path):
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with IndexLock(tmp_path, timeout=1):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(5)
+    try:
+        with pytest.raises(IndexLockedError, match="Another process"):
+            with IndexLock(tmp_path, timeout=0.3):
+                pass
+    finally:
+        release.set()
+        thread.join()
+    with IndexLock(tmp_path, timeout=1):
+        pass  # free again once the first writer is done
+
+
+def _big_corpus(folder: Path, files: int) -> Path:
+    folder.mkdir()
+    base = (SEEDS / "000_003981b1cdb900f2.txt").read_text()
+    for i in range(files):
+        (folder / f"doc{i:03d}.txt").write_text(f"Report number {i}.\n\n" + base.replace("fifth", f"run {i}"))
+    return folder
+
+
+_INGEST_SCRIPT = """
+import os, sys, time
+import rag.storage as storage
+real_replace = os.replace
+def slow_replace(src, dst):
+    print("COMMITTING", flush=True)
+    time.sleep(float(os.environ.get("PAUSE", "0")))
+    real_replace(src, dst)
+storage.os.replace = slow_replace
+import rag.ingest as ingest
+real_embed = ingest.embed_sorted
+def announced_embed(*args, **kwargs):
+    print("EMBEDDING", flush=True)
+    return real_embed(*args, **kwargs)
+ingest.embed_sorted = announced_embed
+from rag.cli import main
+sys.argv = ["rag", "ingest", sys.argv[1], "--index", sys.argv[2], "--json"]
+main()
+"""
+
+
+def _run_ingest(corpus: Path, index_dir: Path, pause: float) -> subprocess.Popen:
+    env = {**os.environ, "PAUSE": str(pause), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", _INGEST_SCRIPT, str(corpus), str(index_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+
+
+def test_kill_9_mid_ingest_keeps_previous_index(tmp_path):
+    index_dir = tmp_path / "idx"
+    first = _run_ingest(_big_corpus(tmp_path / "a", 2), index_dir, 0)
+    assert first.wait(300) == 0
+    before = Index.load(index_dir, Settings()).stats(index_dir)
+    bigger = _big_corpus(tmp_path / "b", 30)
+
+    # 1) killed while embedding (before any write)
+    proc = _run_ingest(bigger, index_dir, 0)
+    assert proc.stdout.readline().strip() == "EMBEDDING"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert Index.load(index_dir, Settings()).stats(index_dir)["chunks"] == before["chunks"]
+
+    # 2) killed after the new generation is written, just before the pointer swap
+    proc = _run_ingest(bigger, index_dir, 30)
+    assert proc.stdout.readline().strip() == "EMBEDDING"
+    assert proc.stdout.readline().strip() == "COMMITTING"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    after_kill = Index.load(index_dir, Settings())
+    assert after_kill.stats(index_dir)["chunks"] == before["chunks"]
+    assert len(after_kill.store) == len(after_kill.chunks)
+
+    # 3) the next ingest cleans up the leftovers and completes
+    done = _run_ingest(bigger, index_dir, 0)
+    assert done.wait(300) == 0
+    final = Index.load(index_dir, Settings())
+    assert final.stats()["paths"] == 32
+    assert len(final.documents) == 30, "a/doc000-001 have the same content as b/doc000-001: stored once"
+    assert not list(index_dir.glob(".tmp-*")), "stale temporaries removed"
+    assert len(list(index_dir.glob("gen-*"))) == 1
