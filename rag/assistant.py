@@ -61,6 +61,11 @@ class Assistant:
             self._index = index
         return report
 
+    @property
+    def index(self) -> Index:
+        """The index questions are answered from now (replaced, never mutated, by ingest)."""
+        return self._index
+
     def stats(self) -> dict:
         """Documents, chunks, model, dimension, size on disk."""
         return self._index.stats(self.index_dir)

@@ -117,6 +117,7 @@ def evaluate(
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="Baseline JSON to compare against."),
     report: Optional[Path] = typer.Option(None, "--report", help="Folder for results.json and report.md."),
     update_baseline: bool = typer.Option(False, "--update-baseline", help="Write the results as the new baseline."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Run an eval set; exit 1 when a metric or a question got worse than the baseline."""
     from .assistant import Assistant
@@ -124,15 +125,33 @@ def evaluate(
 
     settings = _settings(index)
     assistant = Assistant.open(settings.index, settings)
-    outcome = evaluate_and_report(assistant, evalset, baseline_path=baseline, report_dir=report,
-                                  update_baseline=update_baseline, progress=_progress_printer())
-    typer.echo(outcome.summary())
-    raise typer.Exit(1 if outcome.regressions else 0)
+    result, regressions = evaluate_and_report(
+        assistant, evalset, baseline_path=baseline, report_dir=report, update_baseline=update_baseline,
+        progress=None if as_json else _progress_printer())
+    if as_json:
+        _emit({"metrics": result.metrics, "regressions": [r.__dict__ for r in regressions], "warnings": result.warnings})
+    else:
+        _print_eval(result, regressions, report, baseline if update_baseline else None)
+    raise typer.Exit(0 if update_baseline or not regressions else 1)
+
+
+def _print_eval(result, regressions, report: Optional[Path], written: Optional[Path]) -> None:
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}")
+    for name, value in result.metrics.items():
+        typer.echo(f"{name:>28}: {value if not isinstance(value, float) else round(value, 4)}")
+    if report:
+        typer.echo(f"report: {report / 'report.md'}")
+    if written:
+        typer.echo(f"baseline written: {written}")
+    for regression in regressions:
+        typer.echo(f"REGRESSION {regression.kind} {regression.name}: {regression.detail}")
+    typer.echo("gate: " + ("FAILED" if regressions else "passed"))
 
 
 def _progress_printer():
-    def show(done: int, total: int, item_id: str) -> None:
-        typer.echo(f"\r[{done}/{total}] {item_id:<40}", nl=False, err=True)
+    def show(done: int, total: int, row) -> None:
+        typer.echo(f"\r[{done}/{total}] {row.id:<40}", nl=False, err=True)
         if done == total:
             typer.echo("", err=True)
 

@@ -23,7 +23,8 @@ _MAX_CONTROL_RATIO = 0.05
 _BOMS = [(b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")]
 # Tools write these into PDF /Title when nobody set one; they name no document.
-_PLACEHOLDER_TITLE = re.compile(r"^(untitled.*|unknown|document\d*|no title|title|microsoft \w+ - .*|.*\.(docx?|pdf|tex|dvi|indd|odt|rtf))$", re.I)
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(untitled.*|unknown|document\d*|no title|title|microsoft \w+ - .*|.*\.(docx?|pdf|tex|dvi|indd|odt|rtf))$", re.I)
 
 
 class SkipFile(RagError):
@@ -59,7 +60,10 @@ def extract(name: str | Path, data: bytes) -> Extracted:
 
 
 def looks_binary(data: bytes) -> bool:
-    """NUL bytes or many control bytes: a binary file, whatever its name says. Example: ``looks_binary(b"\\x00\\x01")``"""
+    """NUL bytes or many control bytes: a binary file, whatever its name says.
+
+    Example: ``looks_binary(b"\\x00\\x01")``
+    """
     if b"\x00" in data:
         return True
     sample = data[:65536]
@@ -265,7 +269,8 @@ def _html_metadata(soup) -> tuple[str | None, str | None, str | None]:
     raw_dates += [t["datetime"] for t in soup.find_all("time") if t.get("datetime")]
     date = next((iso for iso in map(parse_date, raw_dates) if iso), None)
     canonical = soup.find("link", rel=lambda rel: rel and "canonical" in rel, href=True)
-    url = next((u for u in (canonical and canonical["href"], meta.get("og:url")) if u and u.startswith(("http://", "https://"))), None)
+    urls = (canonical["href"] if canonical else None, meta.get("og:url"))
+    url = next((u.strip() for u in urls if u and u.strip().startswith(("http://", "https://"))), None)
     return (" ".join(title.split()) or None) if title else None, date, url
 
 

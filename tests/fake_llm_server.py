@@ -248,6 +248,12 @@ class FakeLLMServer:
         with self._server.state.lock:
             return list(self._server.state.requests)
 
+    def reset(self, script: Script | None = None) -> None:
+        """Forget the recorded requests and answer with ``script`` (default: a plain cited reply)."""
+        self.script = script or Script()
+        with self._server.state.lock:
+            self._server.state.requests.clear()
+
     def chat_requests(self) -> list[Request]:
         """The chat requests received (answered or dropped), oldest first."""
         return [r for r in self.requests if r.path in ("/v1/chat/completions", "/api/chat")]

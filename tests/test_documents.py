@@ -104,11 +104,11 @@ def test_markdown_front_matter_wins_and_heading_otherwise(tmp_path):
     front = write(tmp_path / "front.md", '---\ntitle: "Front Matter Title"\ndate: 2023-01-02T08:00:00Z\n'
                                          "url: https://x.org/front\n---\n\n# Heading Title\n\nBody.\n")
     heading = write(tmp_path / "heading.md", "Intro sentence that is long and ends like a paragraph does.\n\n"
-                                             "```bash\n# not a heading\n```\n\n# Real Heading\n\nPublished: 2 January 2023\n")
+                    "```bash\n# not a heading\n```\n\n# Real Heading\n\nPublished: 2 January 2023\n")
     doc = load_file(front, 50)
     assert (doc.title, doc.date, doc.url) == ("Front Matter Title", "2023-01-02", "https://x.org/front")
     assert doc.text.startswith("---\ntitle:")  # front matter stays in the text
-    assert load_file(heading, 50).title == "Real Heading"
+    assert (load_file(heading, 50).title, load_file(heading, 50).date) == ("Real Heading", "2023-01-02")
 
 
 def test_title_falls_back_to_humanised_file_name(tmp_path):

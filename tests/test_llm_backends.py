@@ -29,8 +29,7 @@ def server():
 @pytest.fixture()
 def fake(server):
     """The shared server, reset to a plain cited reply and an empty request log."""
-    server.script = Script(reply=REPLY)
-    server._server.state.requests.clear()
+    server.reset(Script(reply=REPLY))
     return server
 
 

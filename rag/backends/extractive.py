@@ -23,7 +23,7 @@ from .base import Answerer, register
 
 # Score = SEMANTIC * cosine(question, sentence) + LEXICAL * weighted term overlap; set on the seed eval set.
 SEMANTIC, LEXICAL = 0.6, 0.4
-ABSTAIN_BELOW = 0.42
+ABSTAIN_BELOW = 0.55
 # Extra sentences join the answer only when nearly as good as the best and adding uncovered question terms.
 FOLLOW_RATIO, MAX_SENTENCES = 0.85, 3
 _TYPE_PENALTY = 0.12
@@ -62,7 +62,7 @@ class ExtractiveAnswerer(Answerer):
             yield NO_ANSWER
             return
         for i, candidate in enumerate(chosen):
-            yield ("" if i == 0 else " ") + f"{candidate.text} [{candidate.number}]"
+            yield ("" if i == 0 else " ") + cite(candidate.text, candidate.number)
 
     def select(self, question: str, sources: list[Citation]) -> list[Candidate]:
         """The sentences that make the answer, best first; empty when the sources do not answer."""
@@ -104,6 +104,14 @@ class ExtractiveAnswerer(Answerer):
                 score -= _TYPE_PENALTY
             candidates.append(Candidate(number, text, score, terms))
         return candidates
+
+
+def cite(sentence: str, number: int) -> str:
+    """Put ``[n]`` before the sentence's closing punctuation: 'It rose [2].'"""
+    match = re.search(r"[.!?…]+[\"'’”)\]]*$", sentence)
+    if not match:
+        return f"{sentence} [{number}]"
+    return f"{sentence[:match.start()]} [{number}]{sentence[match.start():]}"
 
 
 def _shortlist(sentences, sentence_terms, question_terms, weights):

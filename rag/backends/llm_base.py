@@ -64,7 +64,11 @@ class LLMAnswerer(Answerer):
         if self._llm is None:
             with self._lock:
                 if self._llm is None:
-                    self._llm = self._make_llm()
+                    try:
+                        self._llm = self._make_llm()
+                    except ImportError as exc:
+                        raise BackendError(f"The {self.name} answerer needs {exc.name or 'its llama-index integration'}"
+                                           " installed: run `make install`.") from exc
         return self._llm
 
     @abstractmethod
@@ -90,7 +94,7 @@ class LLMAnswerer(Answerer):
         return rewrite
 
     def _run(self, messages: list[dict[str, str]], stream: bool) -> Iterator[str]:
-        """Yield the reply's text; retry refused connections until the first piece, then fail loudly."""
+        """Yield the reply's text; retry failed connections until the first piece, then fail loudly."""
         attempt, started = 0, False
         while True:
             try:
@@ -98,6 +102,8 @@ class LLMAnswerer(Answerer):
                     started = True
                     yield piece
                 break
+            except BackendError:
+                raise
             except Exception as exc:  # noqa: BLE001  (the edge: library errors become one BackendError)
                 failure = self._classify(exc)
                 if failure.kind == "connect" and not started and attempt < self.settings.llm_retries:
@@ -143,22 +149,23 @@ class LLMAnswerer(Answerer):
 
     def _message(self, failure: Failure, started: bool) -> str:
         where = f"the {self.label} at {self.base_url}"
-        timeout = f"{self.settings.llm_timeout:g} s"
+        subject, timeout = _cap(where), f"{self.settings.llm_timeout:g} s"
         if failure.kind == "connect" and started:
             return f"Lost {where} mid-answer: {failure.detail}. Check the server's log and ask again."
         if failure.kind == "connect":
             return f"Cannot reach {where}: {failure.detail}. {self.start_hint}"
         if failure.kind == "timeout" and started:
-            return f"{_cap(where)} stopped sending mid-answer (nothing for {timeout}). Ask again or raise RAG_LLM_TIMEOUT."
+            return f"{subject} stopped sending mid-answer (nothing for {timeout}). Ask again or raise RAG_LLM_TIMEOUT."
         if failure.kind == "timeout":
-            return (f"{_cap(where)} did not answer within {timeout}; it may be busy or still loading the model. "
+            return (f"{subject} did not answer within {timeout}; it may be busy or still loading the model. "
                     "Ask again or raise RAG_LLM_TIMEOUT.")
         if failure.kind == "http":
-            return f"{_cap(where)} returned {_status(failure.status)}: {failure.detail}. {self._http_hint(failure.status)}"
+            hint = self._http_hint(failure.status)
+            return f"{subject} returned {_status(failure.status)}: {failure.detail}. {hint}"
         check = f"Check that RAG_LLM_BASE_URL points at an {self.protocol} API and RAG_LLM_MODEL is a chat model."
         if failure.kind == "empty":
-            return f"{_cap(where)} sent {failure.detail}. {check}"
-        return f"{_cap(where)} sent a reply that is not valid {self.protocol} output ({failure.detail}). {check}"
+            return f"{subject} sent {failure.detail}. {check}"
+        return f"{subject} sent a reply that is not valid {self.protocol} output ({failure.detail}). {check}"
 
     def _http_hint(self, status: int) -> str:
         if status in (401, 403):

@@ -62,7 +62,7 @@ def corpus_texts(assistant) -> list[str] | None:
     Example: ``missing_gold_evidence(items, corpus_texts(assistant))``
     """
     # Duck-typed so the eval package stays independent of the index classes.
-    index = getattr(assistant, "index", None) or getattr(assistant, "_index", None)
+    index = getattr(assistant, "index", None)
     documents = getattr(index, "documents", None)
     if documents is None:
         return None
