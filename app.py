@@ -47,7 +47,7 @@ CLICK_JS = """
 
 CSS = """
 .rag-text { line-height: 1.55; }
-.rag-cite { display: inline-block; margin: 0 2px; padding: 0 5px; border-radius: 6px; font-size: 0.8em;
+.rag-cite { display: inline-block; margin: 0 1px 0 3px; padding: 0 5px; border-radius: 6px; font-size: 0.8em;
   font-weight: 600; background: #e0e7ff; color: #3730a3 !important; text-decoration: none !important;
   vertical-align: super; line-height: 1.3; cursor: pointer; }
 .rag-cite-missing { background: #eee; color: #666 !important; }
@@ -58,7 +58,7 @@ CSS = """
 .rag-sources-title { font-weight: 600; margin-bottom: 4px; }
 .rag-source { margin: 4px 0; padding: 2px 6px; border-radius: 6px; }
 .rag-source summary, .rag-more > summary { cursor: pointer; }
-.rag-flash { background: #fef9c3; }
+.rag-flash { outline: 2px solid #a5b4fc; }
 .rag-src-links { font-size: 0.9em; margin: 4px 0; color: #555; word-break: break-all; }
 .rag-passage { white-space: pre-wrap; margin: 4px 0 8px; padding: 6px 10px; border-left: 3px solid #c7d2fe;
   color: inherit; }

@@ -97,7 +97,8 @@ def drop_invalid_citations(text: str, valid: set[int]) -> str:
 
 
 def strip_markers(text: str) -> str:
-    return re.sub(r"\s+", " ", _MARKER.sub("", text)).strip()
+    """The text without citation markers: 'It rose [2].' -> 'It rose.'"""
+    return re.sub(r"\s+", " ", re.sub(r"\s*" + _MARKER.pattern, "", text)).strip()
 
 
 def is_abstention(text: str) -> bool:

@@ -10,6 +10,7 @@ import pytest
 from fake_llm_server import FakeLLMServer, Script
 
 from rag import BackendError, Citation, Settings
+from rag.backends import llm_base
 from rag.backends.base import create_answerer
 from rag.backends.ollama import OllamaAnswerer
 from rag.backends.openai_compat import OpenAIAnswerer
@@ -31,6 +32,12 @@ def fake(server):
     """The shared server, reset to a plain cited reply and an empty request log."""
     server.reset(Script(reply=REPLY))
     return server
+
+
+@pytest.fixture()
+def quick_retries(monkeypatch):
+    """Retry without the backoff pause: these tests count retries, they do not time them."""
+    monkeypatch.setattr(llm_base, "BACKOFF_S", 0.001)
 
 
 def make(name: str, url: str, **overrides):
@@ -146,14 +153,14 @@ def test_garbage_is_a_backend_error(fake, name, garbage):
 
 
 @pytest.mark.parametrize("name", BACKENDS)
-def test_dropped_connections_are_retried_before_the_first_token(fake, name):
+def test_dropped_connections_are_retried_before_the_first_token(fake, name, quick_retries):
     fake.script = Script(reply=REPLY, drop=2)
     assert "".join(make(name, fake.url + BACKENDS[name], llm_retries=2).answer("q", sources())) == REPLY
     assert [r.dropped for r in fake.chat_requests()] == [True, True, False]
 
 
 @pytest.mark.parametrize("name", BACKENDS)
-def test_retries_give_up_after_llm_retries(fake, name):
+def test_retries_give_up_after_llm_retries(fake, name, quick_retries):
     fake.script = Script(drop=10)
     error, _ = failure(make(name, fake.url + BACKENDS[name], llm_retries=2))
     assert str(error).startswith("Cannot reach") and "closed the connection" in str(error)

@@ -25,7 +25,7 @@ from .base import Answerer, register
 SEMANTIC, LEXICAL = 0.6, 0.4
 ABSTAIN_BELOW = 0.55
 # Extra sentences join the answer only when nearly as good as the best and adding uncovered question terms.
-FOLLOW_RATIO, MAX_SENTENCES = 0.85, 3
+FOLLOW_RATIO, CLOSE_RATIO, MAX_SENTENCES = 0.85, 0.9, 3
 _TYPE_PENALTY = 0.12
 # Sentences embedded per question at most (bounds latency on long passages or a large top-k).
 SHORTLIST = 24
@@ -79,7 +79,8 @@ class ExtractiveAnswerer(Answerer):
             if len(chosen) == MAX_SENTENCES or candidate.score < FOLLOW_RATIO * best.score:
                 break
             gain = (candidate.terms & question_terms) - covered
-            if gain and candidate.text not in {c.text for c in chosen}:
+            # A near-tie is kept even without new terms: it often holds the other half of the answer.
+            if gain or candidate.score >= CLOSE_RATIO * best.score:
                 chosen.append(candidate)
                 covered |= gain
         return chosen
@@ -87,6 +88,8 @@ class ExtractiveAnswerer(Answerer):
     def _score(self, question: str, sources: list[Citation]) -> list[Candidate]:
         sentences = [(c.number, c.text[s:e]) for c in sources for s, e in split_sentences(c.text)]
         sentences = [(n, t) for n, t in sentences if len(t.split()) >= 4 and not _URL_ONLY.match(t)]
+        # Overlapping chunks repeat sentences: keep each once, under its best-ranked source.
+        sentences = list({t: (n, t) for n, t in reversed(sentences)}.values())[::-1]
         if not sentences:
             return []
         question_terms = content_terms(question)
