@@ -1,8 +1,9 @@
 """Query latency: retrieval and extractive ask on a 100k-chunk index, and a fresh `rag ask` process
 against the plain llama-index equivalent (load a persisted index, retrieve, no LLM), side by side.
 
-The 100k-chunk index is synthetic: sentences drawn from the seed article's vocabulary, with random unit
-vectors (search cost does not depend on the vectors' content). Real queries are embedded by the model.
+The 100k-chunk index is synthetic: prose-like sentences of English words with Zipf-like frequencies (so
+BM25 postings look like a real corpus's), with random unit vectors (search cost does not depend on the
+vectors' content). Real queries are embedded by the model.
 
 Usage: ``python bench/query_bench.py [--chunks 100000] [--queries 50] [--runs 5]``
 Needs ``pip install llama-index-embeddings-huggingface`` for the llama-index comparison (skipped if absent).
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -42,13 +42,33 @@ QUESTIONS = [
 ]
 
 
+def synthetic_vocabulary() -> list[str]:
+    """Whole English words from the model's WordPiece vocabulary plus the seed article's words."""
+    from rag.embedding import resolve_model_path
+
+    vocab = (Path(resolve_model_path(Settings().embed_model)) / "vocab.txt").read_text(encoding="utf-8").split()
+    words = [w for w in vocab if w.isalpha() and len(w) > 2]
+    return sorted(set(SEED.read_text(encoding="utf-8").split())) + words
+
+
+def synthetic_chunk(rng: np.random.Generator, words: list[str], zipf: np.ndarray) -> str:
+    """About 120 tokens: five sentences of 8-30 words drawn with Zipf-like frequencies, like real prose."""
+    sentences = []
+    for _ in range(5):
+        picked = rng.choice(len(words), size=int(rng.integers(8, 30)), p=zipf)
+        sentences.append(" ".join(words[i] for i in picked).capitalize() + ".")
+    return " ".join(sentences)
+
+
 def build_synthetic_index(folder: Path, n_chunks: int, settings: Settings) -> None:
     rng = np.random.default_rng(0)
-    words = SEED.read_text(encoding="utf-8").split()
+    words = synthetic_vocabulary()
+    zipf = 1.0 / np.arange(1, len(words) + 1)
+    zipf /= zipf.sum()
     chunks, documents, texts = [], {}, []
     per_doc = 20
     for d in range(n_chunks // per_doc):
-        pieces = [" ".join(random.Random(d * per_doc + i).choices(words, k=90)) + "." for i in range(per_doc)]
+        pieces = [synthetic_chunk(rng, words, zipf) for _ in range(per_doc)]
         text, doc_id, offset = "\n\n".join(pieces), f"{d:016x}", 0
         documents[doc_id] = StoredDocument(doc_id, doc_id * 4, f"Synthetic report {d}", text, len(text), [f"/synthetic/{d}.txt"])
         for i, piece in enumerate(pieces):

@@ -28,7 +28,7 @@ ABSTAIN_BELOW = 0.55
 FOLLOW_RATIO, CLOSE_RATIO, MAX_SENTENCES = 0.85, 0.9, 3
 _TYPE_PENALTY = 0.12
 # Sentences embedded per question at most (bounds latency on long passages or a large top-k).
-SHORTLIST = 24
+SHORTLIST = 8
 _MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
 _DATE = re.compile(rf"\b(\d{{4}}|{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
                    r"yesterday|today|last (week|month|year)|\d{1,2}/\d{1,2})\b", re.IGNORECASE)
