@@ -16,6 +16,8 @@ from .index import Index
 
 # Chunks whose vectors are this close are shown once (boilerplate repeated across files).
 NEAR_DUPLICATE_COSINE = 0.97
+# ... or whose word sets overlap this much (the same paragraph under another heading or file).
+NEAR_DUPLICATE_JACCARD = 0.8
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,45 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], weights: Sequence[
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
+def convex_fusion(score_lists: Sequence[dict[int, float]], weights: Sequence[float]) -> list[tuple[int, float]]:
+    """Fuse scored lists: score(d) = sum_i w_i * z_i(d), z = the list's scores standardised (mean 0, sd 1).
+
+    An item missing from a list gets that list's lowest z (it scored at most the cut-off there).
+    Score-based fusion keeps how far ahead a clear winner is, which rank fusion throws away: on BEIR
+    SciFact's train split it beats RRF by 0.02 nDCG@10 (bench/beir.py).
+    Example: ``convex_fusion([{1: 0.9, 2: 0.1}, {2: 5.0}], [0.5, 0.5])[0][0] == 2``
+    """
+    fused: dict[int, float] = {}
+    standardised = [(_zscores(scores), weight) for scores, weight in zip(score_lists, weights) if scores]
+    for z, _ in standardised:
+        for item in z:
+            fused.setdefault(item, 0.0)
+    for z, weight in standardised:
+        floor = min(z.values())
+        for item in fused:
+            fused[item] += weight * z.get(item, floor)
+    return sorted(fused.items(), key=lambda pair: -pair[1])
+
+
+def _zscores(scores: dict[int, float]) -> dict[int, float]:
+    values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+    sd = float(values.std())
+    if sd == 0.0:
+        return {item: 0.0 for item in scores}
+    mean = float(values.mean())
+    return {item: (value - mean) / sd for item, value in scores.items()}
+
+
+def best_per_document(scores: dict[int, float], document_of: Sequence[str]) -> dict[str, float]:
+    """Document scores from chunk scores: each document's best chunk."""
+    best: dict[str, float] = {}
+    for position, score in scores.items():
+        doc = document_of[position]
+        if score > best.get(doc, -np.inf):
+            best[doc] = score
+    return best
+
+
 class Retriever:
     """Ranks an index's chunks for a query; the assistant answers from exactly these."""
 
@@ -70,16 +111,38 @@ class Retriever:
         if allowed is not None and not allowed:
             return []
         depth = self.settings.candidates if allowed is None else len(self.index.chunks)
-        dense = self._dense(query, depth)
-        keyword = self._keyword(query, depth)
+        dense, keyword = self.candidates(query, depth, allowed)
+        hits = [Hit(p, s, dense.get(p), keyword.get(p)) for p, s in self.fuse(dense, keyword)]
+        return self._collapse_near_duplicates(hits, k)
+
+    def rank_documents(self, query: str, k: int, depth: int | None = None,
+                       use: tuple[str, ...] = ("dense", "bm25")) -> list[tuple[str, float]]:
+        """Documents ranked by the same fusion, each list first reduced to its documents' best chunk;
+        ``use`` picks the retrievers (one alone gives that retriever's own ranking)."""
+        if not self.index.chunks or not query.strip():
+            return []
+        dense, keyword = self.candidates(query, depth or self.settings.candidates)
+        dense, keyword = (dense if "dense" in use else {}), (keyword if "bm25" in use else {})
+        document_of = [c.doc_id for c in self.index.chunks]
+        doc_ids = sorted(self.index.documents)
+        number = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+        lists = [{number[d]: s for d, s in best_per_document(scores, document_of).items()} for scores in (dense, keyword)]
+        return [(doc_ids[i], score) for i, score in self.fuse(*lists)[:k]]
+
+    def candidates(self, query: str, depth: int, allowed: set[int] | None = None) -> tuple[dict[int, float], dict[int, float]]:
+        """Dense and BM25 scores of each retriever's top ``depth`` chunks (restricted to ``allowed``)."""
+        dense, keyword = self._dense(query, depth), self._keyword(query, depth)
         if allowed is not None:
             dense = {p: s for p, s in dense.items() if p in allowed}
             keyword = {p: s for p, s in keyword.items() if p in allowed}
-        fused = reciprocal_rank_fusion(
-            [list(dense), list(keyword)], [self.settings.dense_weight, self.settings.bm25_weight], self.settings.rrf_k
-        )
-        hits = [Hit(p, s, dense.get(p), keyword.get(p)) for p, s in fused]
-        return self._collapse_near_duplicates(hits, k)
+        return dense, keyword
+
+    def fuse(self, dense: dict[int, float], keyword: dict[int, float]) -> list[tuple[int, float]]:
+        """The configured fusion (``RAG_FUSION``: convex, the default, or rrf) of the two score lists."""
+        weights = [self.settings.dense_weight, self.settings.bm25_weight]
+        if self.settings.fusion == "rrf":
+            return reciprocal_rank_fusion([list(dense), list(keyword)], weights, self.settings.rrf_k)
+        return convex_fusion([dense, keyword], weights)
 
     def _dense(self, query: str, depth: int) -> dict[int, float]:
         vector = self.embedder.encode([query])
@@ -113,18 +176,22 @@ class Retriever:
             return []
         vectors = self.index.chunk_vectors([h.position for h in pool])
         kept: list[int] = []
-        seen_texts: set[str] = set()
+        kept_words: list[set[str]] = []
         for i, hit in enumerate(pool):
-            text = _normalise(self.index.chunks[hit.position].text)
-            if text in seen_texts:
+            words = set(_normalise(self.index.chunks[hit.position].text).split())
+            if any(_jaccard(words, other) >= NEAR_DUPLICATE_JACCARD for other in kept_words):
                 continue
             if kept and float(np.max(vectors[kept] @ vectors[i])) >= NEAR_DUPLICATE_COSINE:
                 continue
-            seen_texts.add(text)
+            kept_words.append(words)
             kept.append(i)
             if len(kept) == k:
                 break
         return [pool[i] for i in kept]
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 def _normalise(text: str) -> str:

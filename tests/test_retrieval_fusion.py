@@ -27,3 +27,42 @@ def test_weights_shift_the_result():
 
 def test_disjoint_lists_interleave():
     assert [i for i, _ in reciprocal_rank_fusion([[1, 2], [3, 4]])] == [1, 3, 2, 4]
+
+
+def test_convex_empty_inputs():
+    from rag.retrieval import convex_fusion
+
+    assert convex_fusion([], []) == []
+    assert convex_fusion([{}, {}], [0.5, 0.5]) == []
+
+
+def test_convex_keeps_a_clear_winner():
+    from rag.retrieval import convex_fusion
+
+    # Dense barely prefers 1; BM25 strongly prefers 2: score fusion follows the strong signal (RRF would tie).
+    dense = {1: 0.81, 2: 0.80, 3: 0.10}
+    bm25 = {2: 12.0, 1: 2.0, 3: 1.0}
+    fused = convex_fusion([dense, bm25], [0.5, 0.5])
+    assert [i for i, _ in fused] == [2, 1, 3]
+
+
+def test_convex_missing_items_get_the_list_floor():
+    from rag.retrieval import convex_fusion
+
+    fused = dict(convex_fusion([{1: 1.0, 2: 0.0}, {3: 5.0, 4: 1.0}], [1.0, 1.0]))
+    # 1: z_dense=+1, floor of bm25 = -1 -> 0; 3: floor of dense -1, z_bm25=+1 -> 0
+    assert abs(fused[1]) < 1e-9 and abs(fused[3]) < 1e-9
+    assert fused[2] == fused[4] == -2.0
+
+
+def test_convex_constant_list_contributes_nothing():
+    from rag.retrieval import convex_fusion
+
+    assert [i for i, _ in convex_fusion([{1: 0.5, 2: 0.5}, {2: 3.0, 1: 1.0}], [1.0, 1.0])] == [2, 1]
+
+
+def test_best_per_document():
+    from rag.retrieval import best_per_document
+
+    assert best_per_document({0: 0.2, 1: 0.9, 2: 0.5}, ["a", "a", "b"]) == {"a": 0.9, "b": 0.5}
+    assert best_per_document({}, []) == {}
