@@ -188,13 +188,16 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
+    except Exception as exc:
         import click
 
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, click.ClickException):  # usage errors: click's own message
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (set RAG_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

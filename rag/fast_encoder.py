@@ -75,6 +75,18 @@ class NumpyEncoder:
         pooled = (hidden * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
         return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
+    def encode_static(self, texts: list[str]) -> np.ndarray:
+        """Mean of the input word-piece embeddings, unit norm: a rough, nearly free meaning vector
+        (no transformer layers), good enough to pick which sentences deserve a full encoding."""
+        table = self.w["embeddings.word_embeddings.weight"]
+        special = {self.tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]")}
+        rows = []
+        for encoding in self.tokenizer.encode_batch(list(texts)):
+            ids = [i for i in encoding.ids if i not in special] or [0]
+            rows.append(table[ids].mean(0))
+        vectors = np.array(rows, dtype=np.float32).reshape(len(rows), self.dimension)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
     def _embed(self, ids: np.ndarray) -> np.ndarray:
         w = self.w
         positions = np.arange(ids.shape[1])

@@ -13,6 +13,7 @@ from .errors import IndexCorruptError
 # English stemming and stop words: on SciFact's train split they lift BM25 well above the plain tokenizer.
 STEMMER_LANGUAGE = "english"
 STOPWORDS = "en"
+_EMPTY = "EMPTY"  # marks a saved index with no terms (bm25s cannot save or load one)
 
 
 def _stemmer():
@@ -36,26 +37,35 @@ class KeywordIndex:
         import bm25s
 
         retriever = bm25s.BM25()
-        if texts:
-            tokens = bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=_stemmer(), show_progress=False)
-            retriever.index(tokens, show_progress=False)
+        tokens = bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=_stemmer(), show_progress=False) if texts else None
+        if tokens is None or not tokens.vocab:
+            # Nothing but stop words (or nothing at all): no term can match, bm25s cannot index it.
+            return cls(retriever, 0)
+        retriever.index(tokens, show_progress=False)
         return cls(retriever, len(texts))
 
     @classmethod
     def load(cls, path: Path, size: int) -> "KeywordIndex":
+        """Load the index saved for ``size`` chunks (IndexCorruptError when it is missing or does not match)."""
         import bm25s
 
-        if size == 0:
-            return cls.build([])
+        if (path / _EMPTY).exists():
+            return cls(bm25s.BM25(), 0)
         try:
             retriever = bm25s.BM25.load(str(path), mmap=False)
+            stored = int(retriever.scores["num_docs"])
         except Exception as exc:
             raise IndexCorruptError(f"The keyword index in {path} is corrupt or missing ({exc}).") from exc
+        if stored != size:
+            raise IndexCorruptError(f"The keyword index in {path} holds {stored} chunks, the docstore {size}.")
         return cls(retriever, size)
 
     def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
         if self.size:
             self._retriever.save(str(path))
+        else:
+            (path / _EMPTY).touch()
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(chunk positions, scores) of the top-k chunks that share a term with the query."""

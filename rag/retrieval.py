@@ -145,7 +145,7 @@ class Retriever:
         return convex_fusion([dense, keyword], weights)
 
     def _dense(self, query: str, depth: int) -> dict[int, float]:
-        vector = self.embedder.encode([query])
+        vector = self.embedder.encode_cached([query])
         scores, ids = self.index.store.search(vector, depth)
         lookup = self.index.position_of_vid
         return {lookup[int(i)]: float(s) for s, i in zip(scores[0], ids[0]) if int(i) in lookup}

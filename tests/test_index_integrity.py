@@ -148,3 +148,12 @@ def test_kill_9_mid_ingest_keeps_previous_index(tmp_path):
     assert len(final.documents) == 30, "a/doc000-001 have the same content as b/doc000-001: stored once"
     assert not list(index_dir.glob(".tmp-*")), "stale temporaries removed"
     assert len(list(index_dir.glob("gen-*"))) == 1
+
+
+def test_keyword_index_out_of_step_is_corruption(seed_index_copy):
+    import shutil
+
+    bm25 = current_generation(seed_index_copy) / "bm25"
+    shutil.rmtree(bm25)
+    with pytest.raises(IndexCorruptError, match="keyword index"):
+        Index.load(seed_index_copy, Settings())

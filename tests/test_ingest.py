@@ -112,3 +112,13 @@ def test_rebuild_starts_fresh(tmp_path):
     report, index = _ingest([corpus], index_dir, rebuild=True)
     assert report.chunks_embedded == first.chunks_embedded - 1
     assert len(index.documents) == 2
+
+
+def test_documents_of_only_stop_words_index_and_reload(tmp_path):
+    corpus, index_dir = tmp_path / "docs", tmp_path / "idx"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("it is what it is\n")
+    _ingest([corpus], index_dir)
+    assistant = Assistant.open(index_dir, Settings(index=index_dir))
+    assert assistant.stats()["chunks"] == 1
+    assert assistant.ask("What is it?").text  # answered or abstained, never a crash

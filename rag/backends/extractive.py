@@ -28,7 +28,7 @@ ABSTAIN_BELOW = 0.55
 FOLLOW_RATIO, CLOSE_RATIO, MAX_SENTENCES = 0.85, 0.9, 3
 _TYPE_PENALTY = 0.12
 # Sentences embedded per question at most (bounds latency on long passages or a large top-k).
-SHORTLIST = 8
+SHORTLIST = 5
 _MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
 _DATE = re.compile(rf"\b(\d{{4}}|{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
                    r"yesterday|today|last (week|month|year)|\d{1,2}/\d{1,2})\b", re.IGNORECASE)
@@ -95,8 +95,8 @@ class ExtractiveAnswerer(Answerer):
         question_terms = content_terms(question)
         sentence_terms = [content_terms(t) for _, t in sentences]
         weights = _local_idf(question_terms, sentence_terms)
-        sentences, sentence_terms = _shortlist(sentences, sentence_terms, question_terms, weights)
         embedder = get_embedder(self.settings.embed_model, self.settings.embed_batch_size)
+        sentences, sentence_terms = _shortlist(sentences, sentence_terms, question, question_terms, weights, embedder)
         cosines = embedder.encode_cached([t for _, t in sentences]) @ embedder.encode_cached([question])[0]
         wanted = _answer_type(question)
         candidates = []
@@ -117,14 +117,18 @@ def cite(sentence: str, number: int) -> str:
     return f"{sentence[:match.start()]} [{number}]{sentence[match.start():]}"
 
 
-def _shortlist(sentences, sentence_terms, question_terms, weights):
-    """Keep the SHORTLIST sentences most likely to matter (term overlap, then source rank) so the
-    model embeds a bounded number of sentences per question, whatever top-k is."""
+def _shortlist(sentences, sentence_terms, question, question_terms, weights, embedder):
+    """Keep the SHORTLIST sentences most likely to answer, by term overlap plus a nearly free meaning
+    score (mean word-piece vectors), so the model embeds a bounded few sentences per question."""
     if len(sentences) <= SHORTLIST:
         return sentences, sentence_terms
-    ranked = sorted(range(len(sentences)), key=lambda i: (
-        -_weighted_overlap(question_terms, sentence_terms[i], weights), sentences[i][0], i))[:SHORTLIST]
-    ranked.sort()
+    rough = np.zeros(len(sentences))
+    if embedder.fast:
+        vectors = embedder.fast.encode_static([question] + [t for _, t in sentences])
+        rough = vectors[1:] @ vectors[0]
+    priority = [SEMANTIC * rough[i] + LEXICAL * _weighted_overlap(question_terms, sentence_terms[i], weights)
+                for i in range(len(sentences))]
+    ranked = sorted(sorted(range(len(sentences)), key=lambda i: (-priority[i], i))[:SHORTLIST])
     return [sentences[i] for i in ranked], [sentence_terms[i] for i in ranked]
 
 
