@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("dataset", type=Path, help="BEIR dataset folder (corpus, queries, qrels/)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--index", type=Path, default=Path("bench/out/scifact"), help="work folder, reused")
-    parser.add_argument("--depth", type=int, default=1000, help="chunk candidates per retriever")
+    parser.add_argument("--depth", type=int, default=None, help="chunk candidates per retriever (default RAG_CANDIDATES)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     settings = Settings()

@@ -140,6 +140,10 @@ def _print_eval(result, regressions, report: Optional[Path], written: Optional[P
         typer.echo(f"warning: {warning}")
     for name, value in result.metrics.items():
         typer.echo(f"{name:>28}: {value if not isinstance(value, float) else round(value, 4)}")
+    timings = result.timings or {}
+    if "ask_p50_ms" in timings:
+        typer.echo(f"{'latency':>28}: ask p50 {timings['ask_p50_ms']:.0f} ms, p95 {timings['ask_p95_ms']:.0f} ms "
+                   "(reported, not gated)")
     if report:
         typer.echo(f"report: {report / 'report.md'}")
     if written:

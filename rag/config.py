@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # Retrieval.
     top_k: int = 5
     # Each retriever's candidates before fusion; z-score fusion weights (tuned on BEIR SciFact train).
-    candidates: int = 100
+    candidates: int = 1000
     fusion: Literal["convex", "rrf"] = "convex"
     dense_weight: float = 0.5
     bm25_weight: float = 0.5

@@ -149,3 +149,11 @@ def test_llm_answer_without_citations_is_flagged(seed_index_dir, llm_server):
     answer = Assistant.open(seed_index_dir, settings).ask("What did China restrict?")
     assert not answer.abstained and not answer.citations
     assert len(answer.unsupported_sentences) == 2
+
+
+def test_specifics_no_source_mentions_lead_to_abstention(seed_assistant):
+    # The article covers the fifth dialogue and 2023; a question pinned to other specifics is not answered.
+    for question in ("Where was the fourth Japan-China export control dialogue held?",
+                     "What did Xi Jinping say about the dialogue?",
+                     "What was the value of Japan's rare metal imports from China in 2024?"):
+        assert seed_assistant.ask(question).abstained, question

@@ -36,6 +36,10 @@ _NUMBER = re.compile(r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine
                      r"hundred|thousand|million|billion|first|second|third|fourth|fifth)\b", re.IGNORECASE)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+|\b[A-Z]{2,}\b")
 _URL_ONLY = re.compile(r"^\s*https?://\S+\s*$")
+_SPECIFIC = re.compile(r"\b(\d[\d,.]*%?|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
+                       r"\d+(st|nd|rd|th))\b", re.IGNORECASE)
+# A specific the question names (a year, an ordinal, a name) that the passage lacks: likely unanswerable.
+_CONSTRAINT_PENALTY = 0.15
 
 
 @dataclass
@@ -86,6 +90,7 @@ class ExtractiveAnswerer(Answerer):
         return chosen
 
     def _score(self, question: str, sources: list[Citation]) -> list[Candidate]:
+        everything = "\n".join(c.title + "\n" + c.text for c in sources).lower()
         sentences = [(c.number, c.text[s:e]) for c in sources for s, e in split_sentences(c.text)]
         sentences = [(n, t) for n, t in sentences if len(t.split()) >= 4 and not _URL_ONLY.match(t)]
         # Overlapping chunks repeat sentences: keep each once, under its best-ranked source.
@@ -99,12 +104,15 @@ class ExtractiveAnswerer(Answerer):
         sentences, sentence_terms = _shortlist(sentences, sentence_terms, question, question_terms, weights, embedder)
         cosines = embedder.encode_cached([t for _, t in sentences]) @ embedder.encode_cached([question])[0]
         wanted = _answer_type(question)
+        # Specifics the question names that no source mentions: no sentence here can answer it.
+        missing = sum(1 for c in _constraints(question) if not re.search(rf"\b{re.escape(c)}\b", everything))
         candidates = []
         for (number, text), cosine, terms in zip(sentences, cosines, sentence_terms):
             lexical = _weighted_overlap(question_terms, terms, weights)
             score = SEMANTIC * float(cosine) + LEXICAL * lexical
             if wanted and not wanted.search(_strip_question_words(text, question)):
                 score -= _TYPE_PENALTY
+            score -= _CONSTRAINT_PENALTY * min(missing, 2)
             candidates.append(Candidate(number, text, score, terms))
         return candidates
 
@@ -153,6 +161,16 @@ def _answer_type(question: str) -> re.Pattern | None:
     if re.search(r"\bwho\b|\bwhich (country|countries|ministry|company|organi[sz]ation)\b", q):
         return _NAME
     return None
+
+
+def _constraints(question: str) -> list[str]:
+    """Specifics the question pins down, which a passage must mention to answer it: numbers, years,
+    ordinals ('the fourth dialogue') and names not at the start of the question ('What did Xi say?')."""
+    found = [m.group(0).lower() for m in _SPECIFIC.finditer(question)]
+    names = re.findall(r"(?<=\s)[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*", question)
+    for name in names:  # 'Japan-China' is satisfied by 'Japan and China'
+        found += [part for part in name.lower().removesuffix("’s").removesuffix("'s").split("-") if part]
+    return list(dict.fromkeys(found))
 
 
 def _strip_question_words(text: str, question: str) -> str:
