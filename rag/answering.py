@@ -16,8 +16,9 @@ from .terms import content_terms, overlap
 from .types import Citation, SentenceCheck
 
 NO_ANSWER = "The documents do not answer this question."
-# [1], [1, 3], [1][2], [2-4]; anything else in brackets is left alone.
-_MARKER = re.compile(r"\[(\d+(?:\s*[-–,;]\s*\d+)*)\]")
+# [1], [1, 3], [1][2], [2-4]; anything else in brackets ([2021], [sic]) is left alone.
+MARKER = re.compile(r"\[(\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*)\]")
+_MARKER = MARKER
 _ABSTAIN_PHRASES = re.compile(
     r"(do(es)? not (answer|contain|mention|say|provide|cover)|cannot answer|can't answer|no information|"
     r"not (stated|mentioned|specified|covered) in the (documents|sources))", re.IGNORECASE)
@@ -46,12 +47,14 @@ def clean_question(question: str, max_chars: int) -> str:
 def marker_numbers(marker_body: str) -> list[int]:
     """Numbers inside one bracket: '1, 3' -> [1, 3]; '2-4' -> [2, 3, 4]."""
     numbers: list[int] = []
-    for part in re.split(r"\s*[,;]\s*", marker_body):
-        bounds = re.split(r"\s*[-–]\s*", part)
-        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit() and int(bounds[1]) - int(bounds[0]) < 20:
-            numbers.extend(range(int(bounds[0]), int(bounds[1]) + 1))
-        elif part.isdigit():
-            numbers.append(int(part))
+    for part in re.split(r"[,;]", marker_body):
+        bounds = [int(x) for x in re.split(r"[-–]", part) if x.strip().isdigit()]
+        if not bounds:
+            continue
+        low, high = bounds[0], bounds[-1]
+        # A reversed or huge range is not a real citation range; keep just its ends.
+        span = range(low, high + 1) if 0 <= high - low <= 20 else (low, high)
+        numbers.extend(n for n in span if n not in numbers)
     return numbers
 
 
@@ -96,6 +99,11 @@ def drop_invalid_citations(text: str, valid: set[int]) -> str:
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned).strip()
 
 
+def neutralise_markers(text: str) -> str:
+    """Document text with its own bracketed numbers as (n), so a quote cannot pose as a citation."""
+    return MARKER.sub(lambda m: f"({m.group(1)})", text)
+
+
 def strip_markers(text: str) -> str:
     """The text without citation markers: 'It rose [2].' -> 'It rose.'"""
     return re.sub(r"\s+", " ", re.sub(r"\s*" + _MARKER.pattern, "", text)).strip()
@@ -118,15 +126,16 @@ def verify_citations(text: str, sources: list[Citation], embed) -> list[Sentence
     checks = []
     for sentence, numbers in parsed:
         claim = strip_markers(sentence)
-        cited = [by_number[n] for n in numbers if n in by_number]
-        best = max((_support(claim, c, embed) for c in cited), default=0.0)
-        checks.append(SentenceCheck(sentence, numbers, round(best, 4), best >= SUPPORT_THRESHOLD))
+        scores = {n: round(_support(claim, by_number[n], embed), 4) for n in numbers if n in by_number}
+        best = max(scores.values(), default=0.0)
+        by_citation = {n: score >= SUPPORT_THRESHOLD for n, score in scores.items()}
+        checks.append(SentenceCheck(sentence, numbers, best, best >= SUPPORT_THRESHOLD, by_citation))
     _mark_sources(sources, checks)
     return checks
 
 
 def _support(claim: str, source: Citation, embed) -> float:
-    if _squash(claim) in _squash(source.text):
+    if _squash(claim) in _squash(neutralise_markers(source.text)):
         return 1.0  # quoted verbatim (the extractive answerer always does): no model call needed
     terms = content_terms(claim)
     lexical = overlap(terms, source.text) if terms else 0.0
@@ -141,23 +150,28 @@ def _squash(text: str) -> str:
 
 
 def _mark_sources(sources: list[Citation], checks: list[SentenceCheck]) -> None:
+    """A source is supported when it supports at least one sentence that cites it."""
     for source in sources:
-        relevant = [c for c in checks if source.number in c.cited]
-        if relevant:
-            source.supported = any(c.supported for c in relevant)
-            source.support_score = max(c.support_score for c in relevant)
+        verdicts = [c.citation_supported[source.number] for c in checks if source.number in c.citation_supported]
+        if verdicts:
+            source.supported = any(verdicts)
 
 
 def condense_deterministic(question: str, history: list[tuple[str, str]] | None) -> str:
     """Make a follow-up standalone without an LLM: when it leans on earlier turns (a pronoun or very few
-    content words), append the previous standalone question's content words.
+    content words), append the earlier questions back to the last one that stood on its own.
 
     Example: ``condense_deterministic("And when did that start?", [("What did China restrict?", "...")])``
     """
-    if not history:
+    if not history or not _leans_on_history(question):
         return question
-    previous = history[-1][0]
-    leans_on_history = bool(_FOLLOW_UP.search(question)) or len(content_terms(question)) <= 2
-    if not leans_on_history:
-        return question
-    return f"{question} ({previous.strip().rstrip('?')})"
+    context = []
+    for previous, _ in reversed(history):
+        context.append(previous.strip().rstrip("?"))
+        if not _leans_on_history(previous):
+            break
+    return f"{question} ({'; '.join(reversed(context))})"
+
+
+def _leans_on_history(question: str) -> bool:
+    return bool(_FOLLOW_UP.search(question)) or len(content_terms(question)) <= 2

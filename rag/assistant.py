@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .answering import clean_question, condense_deterministic, drop_invalid_citations, is_abstention, verify_citations
+from .answering import NO_ANSWER, clean_question, condense_deterministic, drop_invalid_citations, is_abstention, verify_citations
 from .backends.base import Answerer, create_answerer
 from .config import Settings
 from .embedding import get_embedder
@@ -72,9 +72,11 @@ class Assistant:
 
     def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None) -> list[Citation]:
         """The ranked passages answering would use, numbered from 1."""
-        question = clean_question(question, self.settings.max_question_chars)
+        return self._search(clean_question(question, self.settings.max_question_chars), k, filters)
+
+    def _search(self, query: str, k: int | None, filters: Filters | None) -> list[Citation]:
         index = self._index
-        hits = Retriever(index, self.embedder, self.settings).search(question, k or self.settings.top_k, filters)
+        hits = Retriever(index, self.embedder, self.settings).search(query, k or self.settings.top_k, filters)
         return [_citation(index, hit, number) for number, hit in enumerate(hits, start=1)]
 
     def ask(self, question: str, history: History = None, filters: Filters | None = None) -> Answer:
@@ -92,7 +94,8 @@ class Assistant:
         standalone = self._standalone(question, history)
         timings["condense_ms"] = _ms(started)
         mark = time.perf_counter()
-        sources = self.retrieve(standalone, self.settings.top_k, filters)
+        # Not re-validated: a rewritten follow-up may be longer than the question limit.
+        sources = self._search(standalone, self.settings.top_k, filters)
         timings["retrieve_ms"] = _ms(mark)
         mark = time.perf_counter()
         pieces = []
@@ -115,12 +118,12 @@ class Assistant:
         return rewritten.strip() if rewritten and rewritten.strip() else condense_deterministic(question, history)
 
     def _finish(self, question: str, standalone: str, raw: str, sources: list[Citation]) -> Answer:
-        text = drop_invalid_citations(raw, {c.number for c in sources})
+        text = drop_invalid_citations(raw, {c.number for c in sources}) or NO_ANSWER
         abstained = is_abstention(text) or not sources
         checks = [] if abstained else verify_citations(text, sources, self.embedder.encode)
         cited_numbers = {n for check in checks for n in check.cited}
         return Answer(
-            text=text if text else raw.strip(),
+            text=text,
             citations=[c for c in sources if c.number in cited_numbers],
             sources=sources,
             abstained=abstained,

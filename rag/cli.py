@@ -22,9 +22,10 @@ IndexOption = typer.Option(None, "--index", help="Index folder (default: RAG_IND
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-def _settings(index: Optional[Path]) -> Settings:
-    settings = Settings()
-    return settings.model_copy(update={"index": index}) if index else settings
+def _settings(index: Optional[Path], **overrides) -> Settings:
+    """Settings from the environment / rag.toml, with command-line values on top (validated)."""
+    given = {"index": index, **overrides}
+    return Settings(**{k: v for k, v in given.items() if v is not None})
 
 
 def _emit(data: dict) -> None:
@@ -83,9 +84,7 @@ def ask(
     """Answer a question from the index, with numbered citations."""
     from .assistant import Assistant
 
-    settings = _settings(index)
-    if k:
-        settings = settings.model_copy(update={"top_k": k})
+    settings = _settings(index, top_k=k)
     assistant = Assistant.open(settings.index, settings)
     if as_json:
         return _emit(_answer_json(assistant.ask(question)))

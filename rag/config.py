@@ -17,7 +17,7 @@ ANSWERERS = ("extractive", "openai", "ollama")
 class Settings(BaseSettings):
     """Every tunable of the pipeline; pass one instance down instead of reading globals."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", toml_file="rag.toml", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RAG_", toml_file="rag.toml", extra="ignore", validate_assignment=True)
 
     # Where things live.
     index: Path = Path("indexes/default")
@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: float = 20.0
+
+    @field_validator("top_k", "candidates", "chunk_tokens", "max_question_chars", "port", "embed_batch_size")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
 
     @field_validator("answerer")
     @classmethod

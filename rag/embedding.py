@@ -108,9 +108,15 @@ class Embedder:
     def _encode_fast(self, texts: list[str]) -> np.ndarray:
         from threadpoolctl import threadpool_limits
 
-        # A handful of short texts: BLAS threads cost more in hand-off than they save.
-        with threadpool_limits(limits=1 if len(texts) <= 4 else None):
+        if len(texts) > 4:
             return self.fast.encode(texts)
+        # A handful of short texts: BLAS threads cost more in hand-off than they save. The limit is
+        # process-wide, so concurrent callers take turns rather than undo each other's setting.
+        with _BLAS_LIMIT_LOCK, threadpool_limits(limits=1):
+            return self.fast.encode(texts)
+
+
+_BLAS_LIMIT_LOCK = threading.Lock()
 
 
 def _load_model(name: str) -> "SentenceTransformer":

@@ -113,7 +113,7 @@ class Index:
         return write_generation(index_dir, write)
 
     def stats(self, index_dir: Path | None = None) -> dict:
-        size = sum(p.stat().st_size for p in current_generation(index_dir).rglob("*") if p.is_file()) if index_dir else 0
+        size = _folder_size(current_generation(index_dir)) if index_dir else 0
         return {
             "documents": len(self.documents),
             "paths": len(self.manifest["documents"]),
@@ -127,6 +127,17 @@ class Index:
 
     def chunk_vectors(self, positions: list[int]) -> np.ndarray:
         return self.store.reconstruct(np.array([vector_id(self.chunks[p].chunk_id) for p in positions]))
+
+
+def _folder_size(folder: Path) -> int:
+    """Bytes on disk; 0 for files a concurrent writer removed meanwhile."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:
+            continue
+    return total
 
 
 def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .answering import NO_ANSWER
+from .answering import MARKER, NO_ANSWER, neutralise_markers
 from .types import Citation
 
 __all__ = ["NO_ANSWER", "answer_messages", "condense_messages", "format_sources", "neutralise", "clean_rewrite"]
@@ -47,7 +47,7 @@ conversation.
 # Tag look-alikes inside document text would close or forge the fence; the guillemet keeps them readable.
 _FENCE_TAG = re.compile(r"<(\s*/?\s*(?:sources?|conversation|question)\b)", re.IGNORECASE)
 # Markers like [3] in earlier answers point at sources the condenser never sees.
-_MARKER = re.compile(r"\s*\[\d+(?:\s*[-–,;]\s*\d+)*\]")
+_MARKER = re.compile(r"\s*" + MARKER.pattern)
 _PREFIX = re.compile(r"^\s*(?:standalone|rewritten|reformulated)?\s*(?:question|query)\s*:\s*", re.IGNORECASE)
 
 
@@ -71,7 +71,8 @@ def format_sources(sources: list[Citation]) -> str:
         header = f"[{source.number}] {neutralise(source.title or source.source or 'Untitled')}"
         if source.date:
             header += f" ({neutralise(source.date)})"
-        blocks.append(f'<source id="{source.number}">\n{header}\n{neutralise(source.text)}\n</source>')
+        # The passage's own bracketed numbers become (n): only the header's [n] is a source number.
+        blocks.append(f'<source id="{source.number}">\n{header}\n{neutralise(neutralise_markers(source.text))}\n</source>')
     return "<sources>\n" + "\n".join(blocks) + "\n</sources>"
 
 

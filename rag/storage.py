@@ -94,9 +94,12 @@ def _remove_stale_temporaries(index_dir: Path) -> None:
 
 
 def _remove_old_generations(index_dir: Path, keep: str) -> None:
-    for entry in index_dir.glob(f"{_GEN_PREFIX}*"):
-        if entry.name != keep:
-            shutil.rmtree(entry, ignore_errors=True)
+    """Delete all but the live and the previous generation: a reader that read CURRENT just before the
+    swap may still be opening the previous one's files."""
+    older = sorted((e for e in index_dir.glob(f"{_GEN_PREFIX}*") if e.name != keep),
+                   key=lambda e: int(e.name.removeprefix(_GEN_PREFIX)))
+    for entry in older[:-1]:
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -114,10 +117,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def remove_index(index_dir: Path) -> None:
-    """Delete every generation (for --rebuild); the lock file stays."""
-    (index_dir / CURRENT).unlink(missing_ok=True)
-    for entry in list(index_dir.glob(f"{_GEN_PREFIX}*")) + list(index_dir.glob(f"{_TMP_PREFIX}*")):
-        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)

@@ -40,6 +40,8 @@ class SentenceCheck:
     cited: list[int]
     support_score: float
     supported: bool
+    # Per cited source number: does that passage support this sentence?
+    citation_supported: dict[int, bool] = field(default_factory=dict)
 
 
 @dataclass

@@ -13,10 +13,11 @@ from html import escape
 from pathlib import PurePath
 from urllib.parse import urlsplit
 
+from .answering import MARKER, marker_numbers, strip_markers
 from .types import Answer, Citation, SentenceCheck
 
 # Same marker shapes the answering module accepts: [1], [1, 3], [1][2], [2-4].
-_MARKER = re.compile(r"\[(\d+(?:\s*[-–,;]\s*\d+)*)\]")
+_MARKER = MARKER
 _WORD = re.compile(r"\w+")
 # A marker right after a full stop still belongs to the sentence before it.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[\d)")
@@ -48,18 +49,6 @@ def safe_url(url: str | None) -> str | None:
     return None
 
 
-def marker_numbers(inside: str) -> list[int]:
-    """The numbers of one marker's inside: ``"1, 3"`` -> [1, 3]; ``"2-4"`` -> [2, 3, 4]."""
-    numbers: list[int] = []
-    for part in re.split(r"[,;]", inside):
-        bounds = [int(x) for x in re.split(r"[-–]", part)]
-        low, high = bounds[0], bounds[-1]
-        # A reversed or huge range is not a real citation range; keep just its ends.
-        span = range(low, high + 1) if 0 <= high - low <= 20 else (low, high)
-        numbers.extend(n for n in span if n not in numbers)
-    return numbers
-
-
 def badge(number: int, key: str, titles: dict[int, str]) -> str:
     """One ``[n]`` as a link to source n of this message; a number without a source stays plain text."""
     if number not in titles:
@@ -77,11 +66,6 @@ def source_id(key: str, number: int) -> str:
 def badge_markers(escaped: str, key: str, titles: dict[int, str]) -> str:
     """Replace every ``[n]`` marker in already-escaped text with linked badges."""
     return _MARKER.sub(lambda m: "".join(badge(n, key, titles) for n in marker_numbers(m.group(1))), escaped)
-
-
-def strip_markers(text: str) -> str:
-    """Text without ``[n]`` markers, whitespace collapsed."""
-    return re.sub(r"\s+", " ", _MARKER.sub("", text)).strip()
 
 
 def find_spans(text: str, needles: Iterable[str]) -> list[tuple[int, int]]:

@@ -19,10 +19,11 @@ SEED_FILE = SEEDS / "000_003981b1cdb900f2.txt"
 @pytest.fixture(autouse=True)
 def isolated_index(tmp_path, monkeypatch):
     """Send the default index (and uploads) to a temp folder so no test touches indexes/default."""
+    for name in [n for n in os.environ if n.startswith("RAG_")]:
+        monkeypatch.delenv(name)  # a developer's own settings must not change test results
     monkeypatch.setenv("RAG_INDEX", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_UPLOAD_DIR", str(tmp_path / "uploads"))
-    for name in ("RAG_ANSWERER", "RAG_LLM_BASE_URL", "RAG_LLM_MODEL", "RAG_TOP_K", "RAG_EMBED_MODEL"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # and neither may a rag.toml in the working folder
     return tmp_path / "index"
 
 

@@ -27,8 +27,12 @@ def passage(text: str, start: int = 0, number: int = 1, source: str = "a.txt", s
 
 
 def answer(sentences, abstained: bool = False, text: str | None = None, citations=None) -> Answer:
-    """An Answer from ``[(sentence, cited_numbers, supported), ...]`` as the verifier would fill it."""
-    checks = [SentenceCheck(s, list(cited), 1.0 if ok else 0.0, ok) for s, cited, ok in sentences]
+    """An Answer from ``[(sentence, cited_numbers, supported), ...]`` as the verifier would fill it;
+    ``supported`` is one flag for every citation of the sentence, or a dict per cited number."""
+    checks = []
+    for s, cited, ok in sentences:
+        pairs = ok if isinstance(ok, dict) else {n: ok for n in cited}
+        checks.append(SentenceCheck(s, list(cited), 1.0 if any(pairs.values()) else 0.0, any(pairs.values()), pairs))
     numbers = sorted({n for _, cited, _ in sentences for n in cited})
     if citations is None:
         citations = [passage(f"p{n}", number=n, supported=any(ok for _, c, ok in sentences if n in c))
@@ -114,7 +118,7 @@ def test_citation_precision_recall_per_sentence_support():
 
 def test_citation_precision_counts_pairs_and_recall_needs_one_supporting_citation():
     citations = [passage("p1", number=1, supported=True), passage("p2", number=2, supported=False)]
-    a = answer([("Gallium is restricted.", [1, 2], True)], citations=citations)
+    a = answer([("Gallium is restricted.", [1, 2], {1: True, 2: False})], citations=citations)
     assert m.citation_precision_recall(a) == (0.5, 1.0)
 
 
@@ -128,12 +132,9 @@ def test_citation_metrics_undefined_for_abstentions_and_empty_answers():
     assert m.citation_precision_recall(answer([], text="")) == (None, None)
 
 
-def test_citation_metrics_fall_back_to_citation_flags_without_sentence_checks():
-    citations = [passage("p1", number=1, supported=True), passage("p2", number=2, supported=False)]
-    a = Answer(text="Gallium is restricted [1]. Since 2.5 years [2]. No source here.", citations=citations)
-    precision, recall = m.citation_precision_recall(a)
-    assert precision == 0.5
-    assert recall == pytest.approx(1 / 3)
+def test_an_irrelevant_extra_citation_lowers_precision_only():
+    a = answer([("Gallium is restricted.", [1, 3], {1: True, 3: False}), ("Japan objected.", [2], True)])
+    assert m.citation_precision_recall(a) == (pytest.approx(2 / 3), 1.0)
 
 
 # ---------------------------------------------------------------- abstention and latency
@@ -277,7 +278,7 @@ class FakeAssistant:
         cited = [passage("p", number=1, supported=ok)]
         return Answer(text=f"{text} [1].", citations=cited, sources=cited, question=question,
                       standalone_question=standalone, answerer="fake",
-                      sentences=[SentenceCheck(f"{text} [1].", [1], 1.0 if ok else 0.0, ok)])
+                      sentences=[SentenceCheck(f"{text} [1].", [1], 1.0 if ok else 0.0, ok, {1: ok})])
 
 
 ITEMS = [

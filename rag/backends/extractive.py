@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..answering import NO_ANSWER
+from ..answering import NO_ANSWER, neutralise_markers
 from ..chunking import split_sentences
 from ..embedding import get_embedder
 from ..terms import content_terms
@@ -39,7 +39,7 @@ _URL_ONLY = re.compile(r"^\s*https?://\S+\s*$")
 _SPECIFIC = re.compile(r"\b(\d[\d,.]*%?|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
                        r"\d+(st|nd|rd|th))\b", re.IGNORECASE)
 # A specific the question names (a year, an ordinal, a name) that the passage lacks: likely unanswerable.
-_CONSTRAINT_PENALTY = 0.15
+_CONSTRAINT_PENALTY = 0.2
 
 
 @dataclass
@@ -91,7 +91,7 @@ class ExtractiveAnswerer(Answerer):
 
     def _score(self, question: str, sources: list[Citation]) -> list[Candidate]:
         everything = "\n".join(c.title + "\n" + c.text for c in sources).lower()
-        sentences = [(c.number, c.text[s:e]) for c in sources for s, e in split_sentences(c.text)]
+        sentences = [(c.number, neutralise_markers(c.text[s:e])) for c in sources for s, e in split_sentences(c.text)]
         sentences = [(n, t) for n, t in sentences if len(t.split()) >= 4 and not _URL_ONLY.match(t)]
         # Overlapping chunks repeat sentences: keep each once, under its best-ranked source.
         sentences = list({t: (n, t) for n, t in reversed(sentences)}.values())[::-1]

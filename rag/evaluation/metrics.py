@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from ..answering import MARKER
 
 # Typographic quotes and dashes differ between a copied quote and a loaded file far more often than
 # the words do, so they are folded before any comparison.
@@ -23,9 +24,7 @@ _FOLD = str.maketrans({
     "\u00a0": " ",
 })
 _SPACES = re.compile(r"\s+")
-_MARKER = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]")
-_CITED_SENTENCE = re.compile(
-    r"\S.*?(?:[.!?]['\"\u2019\u201d)]*(?:\s*\[\s*\d+(?:\s*,\s*\d+)*\s*\])*(?=\s|$)|$)", re.S)
+_MARKER = MARKER
 
 
 @dataclass(frozen=True)
@@ -173,29 +172,10 @@ def fact_recall(found: Sequence[str | None]) -> float | None:
 def citation_support(answer) -> list[list[bool]]:
     """Per answer sentence, one flag per (sentence, citation) pair: does that passage support the sentence.
 
-    Uses the verifier's ``Answer.sentences``. The Answer records support per sentence and per citation,
-    not per pair, so a pair counts as supported when its sentence is supported and its citation is not
-    marked unsupported. Without sentence checks it falls back to splitting the text and trusting
-    ``Citation.supported``. Example: ``citation_support(answer) == [[True], [False, True]]``
+    Uses the verifier's per-pair verdicts (``SentenceCheck.citation_supported``); a citation to a source that
+    was not given counts as unsupported. Example: ``citation_support(answer) == [[True], [False, True]]``
     """
-    by_number = {c.number: c for c in list(getattr(answer, "sources", [])) + list(answer.citations)}
-    if answer.sentences:
-        return [[s.supported and _citation_ok(by_number.get(n)) for n in s.cited] for s in answer.sentences]
-    return [[bool(by_number.get(n) and by_number[n].supported) for n in numbers]
-            for numbers in _split_cited_sentences(answer.text)]
-
-
-def _citation_ok(citation) -> bool:
-    return citation is not None and citation.supported is not False
-
-
-def _split_cited_sentences(text: str) -> list[list[int]]:
-    """Cited numbers per sentence; a sentence runs to . ! or ? plus any markers that trail it."""
-    cited = []
-    for match in _CITED_SENTENCE.finditer(text or ""):
-        if strip_markers(match.group(0)).strip():
-            cited.append([int(n) for m in _MARKER.finditer(match.group(0)) for n in re.findall(r"\d+", m.group(0))])
-    return cited
+    return [[bool(getattr(s, "citation_supported", {}).get(n, False)) for n in s.cited] for s in answer.sentences]
 
 
 def citation_precision_recall(answer) -> tuple[float | None, float | None]:
