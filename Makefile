@@ -36,8 +36,10 @@ eval: index
 	$(BIN)/rag eval evals/seed.jsonl --baseline evals/baseline.json --report reports/eval
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/query_bench.py
+	$(BIN)/python bench/beir.py ../shared/benchmarks/scifact --split test
 
 clean:
 	rm -rf $(VENV) indexes reports

@@ -171,7 +171,10 @@ class ChatApp:
         target = (folder / name).resolve()
         if target.parent != folder:  # safe_upload_name makes this impossible; keep the guarantee local
             raise RagError(f"Refusing to write {name!r} outside the upload folder.")
-        shutil.copyfile(path, target)
+        # Copy beside the target, then rename: an ingest running meanwhile never reads a half-written file.
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(path, partial)
+        os.replace(partial, target)
         return target
 
 

@@ -69,21 +69,21 @@ def convex_fusion(score_lists: Sequence[dict[int, float]], weights: Sequence[flo
     Example: ``convex_fusion([{1: 0.9, 2: 0.1}, {2: 5.0}], [0.5, 0.5], [None, 0.0])[0][0] == 2``
     """
     floors = list(floors) if floors is not None else [None] * len(score_lists)
-    fused: dict[int, float] = {item: 0.0 for scores in score_lists for item in scores}
-    for scores, weight, floor in zip(score_lists, weights, floors):
-        if not scores:
+    arrays = [(np.fromiter(scores.keys(), np.int64, len(scores)), np.fromiter(scores.values(), np.float64, len(scores)))
+              for scores in score_lists]
+    union = np.unique(np.concatenate([ids for ids, _ in arrays])) if arrays else np.zeros(0, np.int64)
+    fused = np.zeros(len(union))
+    for (ids, values), weight, floor in zip(arrays, weights, floors):
+        if not len(ids):
             continue
-        floor = min(scores.values()) if floor is None else floor
-        z, z_floor = _zscores(scores, floor)
-        for item in fused:
-            fused[item] += weight * z.get(item, z_floor)
-    return sorted(fused.items(), key=lambda pair: -pair[1])
-
-
-def _zscores(scores: dict[int, float], floor: float) -> tuple[dict[int, float], float]:
-    values = np.append(np.fromiter(scores.values(), dtype=np.float64, count=len(scores)), floor)
-    mean, sd = float(values.mean()), float(values.std()) or 1.0
-    return {item: (value - mean) / sd for item, value in scores.items()}, (floor - mean) / sd
+        floor = values.min() if floor is None else floor
+        with_floor = np.append(values, floor)
+        mean, sd = with_floor.mean(), with_floor.std() or 1.0
+        column = np.full(len(union), (floor - mean) / sd)
+        column[np.searchsorted(union, ids)] = (values - mean) / sd
+        fused += weight * column
+    order = np.argsort(-fused, kind="stable")
+    return list(zip(union[order].tolist(), fused[order].tolist()))
 
 
 def best_per_document(scores: dict[int, float], document_of: Sequence[str]) -> dict[str, float]:
@@ -112,8 +112,9 @@ class Retriever:
             return []
         depth = self.settings.candidates if allowed is None else len(self.index.chunks)
         dense, keyword = self.candidates(query, depth, allowed)
-        hits = [Hit(p, s, dense.get(p), keyword.get(p)) for p, s in self.fuse(dense, keyword)]
-        return self._collapse_near_duplicates(hits, k)
+        # Only the head can make the top k after near-duplicates are collapsed.
+        head = self.fuse(dense, keyword)[: k * 3]
+        return self._collapse_near_duplicates([Hit(p, s, dense.get(p), keyword.get(p)) for p, s in head], k)
 
     def rank_documents(self, query: str, k: int, depth: int | None = None,
                        use: tuple[str, ...] = ("dense", "bm25")) -> list[tuple[str, float]]:
@@ -148,11 +149,11 @@ class Retriever:
         vector = self.embedder.encode_cached([query])
         scores, ids = self.index.store.search(vector, depth)
         lookup = self.index.position_of_vid
-        return {lookup[int(i)]: float(s) for s, i in zip(scores[0], ids[0]) if int(i) in lookup}
+        return {lookup[i]: s for s, i in zip(scores[0].tolist(), ids[0].tolist()) if i in lookup}
 
     def _keyword(self, query: str, depth: int) -> dict[int, float]:
         positions, scores = self.index.keyword.search(query, depth)
-        return {int(p): float(s) for p, s in zip(positions, scores)}
+        return dict(zip(positions.tolist(), scores.tolist()))
 
     def _allowed_positions(self, filters: Filters) -> set[int]:
         allowed = set()
