@@ -3,7 +3,7 @@
 Why by hand: importing torch and sentence-transformers costs about 7 s per process, which dominated
 every `rag ask` and the first answer of the UI. Queries and answer sentences are short, small batches,
 for which this pass is as fast as torch; bulk ingestion still uses sentence-transformers. The vectors
-match sentence-transformers to about 1e-6 (tested).
+match sentence-transformers to within 1e-5 (tests/test_embedding.py).
 
 Example: ``NumpyEncoder.from_folder(path).encode(["a question"])  # (1, 384), unit norm``
 """
