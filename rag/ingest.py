@@ -49,7 +49,7 @@ class IngestReport:
 
 
 def ingest(paths: list[str | Path], index_dir: Path, settings: Settings, prune: bool = False,
-           rebuild: bool = False, progress: bool = False, index: Index | None = None) -> tuple[IngestReport, Index]:
+           rebuild: bool = False, progress: bool = False) -> tuple[IngestReport, Index]:
     """Bring the index at ``index_dir`` in step with ``paths``; returns the report and the new index."""
     started = time.perf_counter()
     loaded = load_paths(paths, max_file_mb=settings.max_file_mb)
@@ -60,7 +60,7 @@ def ingest(paths: list[str | Path], index_dir: Path, settings: Settings, prune: 
         if rebuild or not has_index(index_dir):
             current = Index.empty(settings, embedder.dimension)
         else:
-            current = index if index is not None else Index.load(index_dir, settings)
+            current = Index.load(index_dir, settings)
             _check_same_chunker(current, settings, index_dir)
         changed = _apply(current, loaded.documents, paths, prune, report, embedder, settings, progress)
         if changed or rebuild or not has_index(index_dir):
@@ -113,10 +113,14 @@ def _apply(index: Index, documents: list[Document], paths: list[str | Path], pru
 
 
 def _prune(by_path: dict[str, str], paths: list[str | Path], present: set[str], report: IngestReport) -> list[str]:
-    """Paths under the given folders that are indexed but no longer there (skipped files are kept)."""
+    """Paths under the given folders that are indexed but no longer there. Skipped files are kept, and so
+    is everything under a skipped folder (one that could not be listed is not proof its files are gone)."""
     roots = [str(Path(p).resolve()) for p in paths if Path(p).is_dir()]
-    kept = present | {str(Path(s.path).resolve()) for s in report.skipped}
-    gone = [p for p in by_path if p not in kept and any(p.startswith(r.rstrip("/") + "/") for r in roots)]
+    skipped = {str(Path(s.path).resolve()) for s in report.skipped}
+    kept_folders = [f.rstrip("/") + "/" for f in skipped if Path(f).is_dir()]
+    kept = present | skipped
+    gone = [p for p in by_path if p not in kept and any(p.startswith(r.rstrip("/") + "/") for r in roots)
+            and not any(p.startswith(folder) for folder in kept_folders)]
     for path in gone:
         del by_path[path]
     return sorted(gone)
@@ -138,9 +142,10 @@ def _remove_documents(index: Index, doc_ids: list[str]) -> int:
 def _new_documents(index: Index, documents: list[Document], report: IngestReport) -> list[Document]:
     """Distinct documents not yet stored; a second name for stored content is only bookkept."""
     fresh: dict[str, Document] = {}
+    unchanged = set(report.unchanged)
     for doc in documents:
         if doc.doc_id in index.documents or doc.doc_id in fresh:
-            if doc.path not in report.unchanged:
+            if doc.path not in unchanged:
                 report.duplicates.append(doc.path)
             continue
         fresh[doc.doc_id] = doc

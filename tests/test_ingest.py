@@ -122,3 +122,21 @@ def test_documents_of_only_stop_words_index_and_reload(tmp_path):
     assistant = Assistant.open(index_dir, Settings(index=index_dir))
     assert assistant.stats()["chunks"] == 1
     assert assistant.ask("What is it?").text  # answered or abstained, never a crash
+
+
+def test_prune_keeps_files_of_a_folder_that_cannot_be_listed(tmp_path, monkeypatch):
+    import rag.ingest
+    from rag.documents import LoadReport, SkippedFile, load_paths
+
+    corpus, index_dir = _corpus(tmp_path / "docs"), tmp_path / "idx"
+    _ingest([corpus], index_dir)
+
+    def sub_unlistable(paths, max_file_mb=50.0):
+        report = load_paths(paths, max_file_mb)
+        sub = corpus / "sub"
+        kept = [d for d in report.documents if not d.path.startswith(str(sub.resolve()))]
+        return LoadReport(kept, report.skipped + [SkippedFile(str(sub.resolve()), "permission denied")], report.notes)
+
+    monkeypatch.setattr(rag.ingest, "load_paths", sub_unlistable)
+    report, index = _ingest([corpus], index_dir, prune=True)
+    assert report.removed == [] and len(index.documents) == 3
