@@ -94,7 +94,7 @@ class FaissStore(VectorStore):
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
-        """Stored vectors for ids, in order (used by pseudo-relevance feedback)."""
+        """Stored vectors for ids, in order (near-duplicate collapsing compares them)."""
         return np.vstack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dimension), np.float32)
 
     def save(self, path: Path) -> None:
