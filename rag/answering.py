@@ -135,7 +135,7 @@ def verify_citations(text: str, sources: list[Citation], embed) -> list[Sentence
 
 
 def _support(claim: str, source: Citation, embed) -> float:
-    if _squash(claim) in _squash(neutralise_markers(source.text)):
+    if squash(claim) in squash(neutralise_markers(source.text)):
         return 1.0  # quoted verbatim (the extractive answerer always does): no model call needed
     terms = content_terms(claim)
     lexical = overlap(terms, source.text) if terms else 0.0
@@ -145,7 +145,8 @@ def _support(claim: str, source: Citation, embed) -> float:
     return 0.5 * lexical + 0.5 * max(similarity, 0.0)
 
 
-def _squash(text: str) -> str:
+def squash(text: str) -> str:
+    """Lower-cased, whitespace collapsed: for comparing texts. Example: ``squash(" A\n b") == "a b"``"""
     return re.sub(r"\s+", " ", text).strip().lower()
 
 

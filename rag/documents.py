@@ -43,10 +43,15 @@ class Document:
 
     def page_at(self, offset: int) -> int | None:
         """The page holding char ``offset``, None for documents without pages. Example: ``doc.page_at(0) == 1``"""
-        if not self.pages:
-            return None
-        index = bisect_right([start for start, _ in self.pages], offset) - 1
-        return self.pages[max(index, 0)][1]
+        return page_at(self.pages, offset)
+
+
+def page_at(pages: list[tuple[int, int]], offset: int) -> int | None:
+    """The page number of ``offset`` given ``(char_start, page_number)`` pairs; None without pages."""
+    if not pages:
+        return None
+    index = bisect_right([start for start, _ in pages], offset) - 1
+    return pages[max(index, 0)][1]
 
 
 @dataclass

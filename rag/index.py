@@ -12,6 +12,7 @@ import numpy as np
 
 from .chunking import SPLITTER_VERSION, Chunk, vector_id
 from .config import Settings
+from .documents import page_at
 from .errors import IndexCorruptError, IndexMismatchError
 from .keyword import KeywordIndex
 from .storage import current_generation, write_generation
@@ -38,12 +39,7 @@ class StoredDocument:
     pages: list[tuple[int, int]] = field(default_factory=list)
 
     def page_at(self, offset: int) -> int | None:
-        page = None
-        for start, number in self.pages:
-            if start > offset:
-                break
-            page = number
-        return page
+        return page_at(self.pages, offset)
 
 
 def chunker_settings(settings: Settings) -> dict:

@@ -4,12 +4,12 @@ Example: ``Retriever(index, embedder, settings).search("When did the controls st
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from .answering import squash
 from .config import Settings
 from .embedding import Embedder
 from .index import Index
@@ -179,7 +179,7 @@ class Retriever:
         kept: list[int] = []
         kept_words: list[set[str]] = []
         for i, hit in enumerate(pool):
-            words = set(_normalise(self.index.chunks[hit.position].text).split())
+            words = set(squash(self.index.chunks[hit.position].text).split())
             if any(_jaccard(words, other) >= NEAR_DUPLICATE_JACCARD for other in kept_words):
                 continue
             if kept and float(np.max(vectors[kept] @ vectors[i])) >= NEAR_DUPLICATE_COSINE:
@@ -193,7 +193,3 @@ class Retriever:
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
-
-
-def _normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()

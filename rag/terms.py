@@ -5,6 +5,7 @@ Example: ``content_terms("When did China impose controls?") == {"china", "impos"
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
@@ -25,11 +26,17 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN) | _EXTRA_STOP
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
+_thread_local = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def stemmer():
+    """The English Snowball stemmer used by BM25 and the answer scorers, one per thread
+    (PyStemmer objects keep a cache and are not safe to share between threads)."""
+    if not hasattr(_thread_local, "stemmer"):
+        import Stemmer
+
+        _thread_local.stemmer = Stemmer.Stemmer("english")
+    return _thread_local.stemmer
 
 
 def words(text: str) -> list[str]:
@@ -42,7 +49,7 @@ def content_terms(text: str) -> set[str]:
     """Stemmed words that are not stop words or question words."""
     stop = _stopwords()
     kept = [w for w in words(text) if w not in stop]
-    return set(_stemmer().stemWords(kept))
+    return set(stemmer().stemWords(kept))
 
 
 def overlap(question_terms: set[str], text: str, weights: dict[str, float] | None = None) -> float:
