@@ -13,13 +13,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .answering import NO_ANSWER, clean_question, condense_deterministic, drop_invalid_citations, is_abstention, verify_citations
+from .answering import (
+    NO_ANSWER, clean_question, condense_deterministic, drop_invalid_citations, is_abstention, strip_markers,
+    verify_citations,
+)
 from .backends.base import Answerer, create_answerer
 from .config import Settings
 from .embedding import get_embedder
 from .index import Index
 from .ingest import IngestReport, ingest
 from .retrieval import Filters, Hit, Retriever
+from .errors import QuestionError
 from .types import Answer, Citation
 
 History = list[tuple[str, str]] | None
@@ -60,6 +64,18 @@ class Assistant:
             report, index = ingest(paths, self.index_dir, self.settings, prune=prune, rebuild=rebuild, progress=progress)
             self._index = index
         return report
+
+    def _page_of_cited_sentences(self, sources: list[Citation], checks) -> None:
+        """A passage can run over a page break: give a cited source the page of the sentence it backs."""
+        documents = self._index.documents
+        for check in checks:
+            claim = strip_markers(check.sentence).rstrip(".!?")
+            for number in check.cited:
+                source = next((c for c in sources if c.number == number), None)
+                doc = documents.get(source.doc_id) if source else None
+                at = source.text.find(claim) if doc is not None and doc.pages and claim else -1
+                if at >= 0:
+                    source.page = doc.page_at(source.start + at)
 
     @property
     def index(self) -> Index:
@@ -113,7 +129,7 @@ class Assistant:
     def _standalone(self, question: str, history: History) -> str:
         if not history:
             return question
-        history = [(str(q), str(a)) for q, a in history]
+        history = _checked_history(history)
         rewritten = self.answerer.condense(question, history)
         return rewritten.strip() if rewritten and rewritten.strip() else condense_deterministic(question, history)
 
@@ -122,6 +138,7 @@ class Assistant:
         abstained = is_abstention(text) or not sources
         checks = [] if abstained else verify_citations(text, sources, self.embedder.encode)
         cited_numbers = {n for check in checks for n in check.cited}
+        self._page_of_cited_sentences(sources, checks)
         return Answer(
             text=text,
             citations=[c for c in sources if c.number in cited_numbers],
@@ -132,6 +149,15 @@ class Assistant:
             sentences=checks,
             answerer=self.answerer.name,
         )
+
+
+def _checked_history(history) -> list[tuple[str, str]]:
+    """History as (question, answer_text) string pairs; anything else is a QuestionError."""
+    try:
+        pairs = [(q, a) for q, a in history]
+    except (TypeError, ValueError) as exc:
+        raise QuestionError("history must be a list of (question, answer_text) pairs, oldest first.") from exc
+    return [(str(q), str(a)) for q, a in pairs]
 
 
 def _citation(index: Index, hit: Hit, number: int) -> Citation:

@@ -98,7 +98,8 @@ def ask(
     for c in answer.citations:
         flag = "" if c.supported is not False else "  (not supported by the passage)"
         dated = f", {c.date}" if c.date else ""
-        typer.echo(f"[{c.number}] {c.title}{dated} - {c.source}:{c.start}-{c.end}{flag}")
+        page = f", p. {c.page}" if c.page else ""
+        typer.echo(f"[{c.number}] {c.title}{dated} - {c.source}{page}:{c.start}-{c.end}{flag}")
 
 
 def _answer_json(answer) -> dict:

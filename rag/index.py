@@ -87,7 +87,7 @@ class Index:
         if len(store) != len(chunks) or store.dimension != manifest["dimension"]:
             raise IndexCorruptError(
                 f"The vector file {folder / FaissStore.FILE} holds {len(store)} vectors of dimension "
-                f"{store.dimension} but the docstore lists {len(chunks)} chunks. Rebuild with `rag ingest --rebuild`."
+                f"{store.dimension} but the docstore lists {len(chunks)} chunks. Rebuild it with `rag ingest PATH... --index DIR --rebuild`."
             )
         keyword = KeywordIndex.load(folder / KeywordIndex.DIR, len(chunks))
         return cls(manifest, documents, chunks, store, keyword)
@@ -155,9 +155,9 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise IndexCorruptError(f"The index file {path} is missing. Rebuild with `rag ingest --rebuild`.") from exc
+        raise IndexCorruptError(f"The index file {path} is missing. Rebuild it with `rag ingest PATH... --index DIR --rebuild`.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). Rebuild with `rag ingest --rebuild`.") from exc
+        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). Rebuild it with `rag ingest PATH... --index DIR --rebuild`.") from exc
 
 
 def _read_jsonl(path: Path):
@@ -166,9 +166,9 @@ def _read_jsonl(path: Path):
             for number, line in enumerate(handle, 1):
                 yield number, json.loads(line)
     except FileNotFoundError as exc:
-        raise IndexCorruptError(f"The index file {path} is missing. Rebuild with `rag ingest --rebuild`.") from exc
+        raise IndexCorruptError(f"The index file {path} is missing. Rebuild it with `rag ingest PATH... --index DIR --rebuild`.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). Rebuild with `rag ingest --rebuild`.") from exc
+        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). Rebuild it with `rag ingest PATH... --index DIR --rebuild`.") from exc
 
 
 def _read_documents(path: Path) -> list[StoredDocument]:

@@ -99,6 +99,11 @@ def _apply(index: Index, documents: list[Document], paths: list[str | Path], pru
         by_path[doc.path] = doc.content_hash
     if prune:
         report.removed = _prune(by_path, paths, {d.path for d in documents}, report)
+    else:
+        vanished = [p for p in _under(by_path, paths) if not Path(p).exists()]
+        if vanished:
+            report.notes.append(f"{len(vanished)} indexed file(s) under these folders no longer exist and are "
+                                "still answered from; ingest again with --prune to remove them.")
     live_ids = {h[:16] for h in by_path.values()}
     removed_ids = [doc_id for doc_id in index.documents if doc_id not in live_ids]
     report.chunks_removed = _remove_documents(index, removed_ids)
@@ -115,15 +120,19 @@ def _apply(index: Index, documents: list[Document], paths: list[str | Path], pru
 def _prune(by_path: dict[str, str], paths: list[str | Path], present: set[str], report: IngestReport) -> list[str]:
     """Paths under the given folders that are indexed but no longer there. Skipped files are kept, and so
     is everything under a skipped folder (one that could not be listed is not proof its files are gone)."""
-    roots = [str(Path(p).resolve()) for p in paths if Path(p).is_dir()]
     skipped = {str(Path(s.path).resolve()) for s in report.skipped}
     kept_folders = [f.rstrip("/") + "/" for f in skipped if Path(f).is_dir()]
     kept = present | skipped
-    gone = [p for p in by_path if p not in kept and any(p.startswith(r.rstrip("/") + "/") for r in roots)
-            and not any(p.startswith(folder) for folder in kept_folders)]
+    gone = [p for p in _under(by_path, paths) if p not in kept and not any(p.startswith(f) for f in kept_folders)]
     for path in gone:
         del by_path[path]
     return sorted(gone)
+
+
+def _under(by_path: dict[str, str], paths: list[str | Path]) -> list[str]:
+    """Indexed paths inside the given folders."""
+    roots = [str(Path(p).resolve()).rstrip("/") + "/" for p in paths if Path(p).is_dir()]
+    return [p for p in by_path if any(p.startswith(r) for r in roots)]
 
 
 def _remove_documents(index: Index, doc_ids: list[str]) -> int:

@@ -157,3 +157,27 @@ def test_specifics_no_source_mentions_lead_to_abstention(seed_assistant):
                      "What did Xi Jinping say about the dialogue?",
                      "What was the value of Japan's rare metal imports from China in 2024?"):
         assert seed_assistant.ask(question).abstained, question
+
+
+def test_cited_page_is_the_page_of_the_cited_sentence(tmp_path):
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    pdf = tmp_path / "docs" / "report.pdf"
+    pdf.parent.mkdir()
+    sheet = canvas.Canvas(str(pdf), pagesize=A4)
+    sheet.drawString(72, 800, "Harbour report 2023.")
+    sheet.drawString(72, 780, "The harbour handled nine million tonnes of grain.")
+    sheet.showPage()
+    sheet.drawString(72, 800, "The board approved a dividend of forty cents per share.")
+    sheet.save()
+    index = tmp_path / "idx"
+    assistant = Assistant.build([pdf.parent], index_dir=index, settings=Settings(index=index))
+    answer = assistant.ask("What dividend did the board approve?")
+    assert "forty cents" in answer.text
+    assert answer.citations[0].page == 2
+
+
+def test_malformed_history_is_a_question_error(seed_assistant):
+    with pytest.raises(QuestionError, match="history"):
+        seed_assistant.ask("And when?", history=[("only a question",)])

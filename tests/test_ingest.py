@@ -140,3 +140,11 @@ def test_prune_keeps_files_of_a_folder_that_cannot_be_listed(tmp_path, monkeypat
     monkeypatch.setattr(rag.ingest, "load_paths", sub_unlistable)
     report, index = _ingest([corpus], index_dir, prune=True)
     assert report.removed == [] and len(index.documents) == 3
+
+
+def test_vanished_files_are_pointed_out_without_prune(tmp_path):
+    corpus, index_dir = _corpus(tmp_path / "docs"), tmp_path / "idx"
+    _ingest([corpus], index_dir)
+    (corpus / "notes.md").unlink()
+    report, _ = _ingest([corpus], index_dir)
+    assert any("--prune" in note and "1 indexed file" in note for note in report.notes)

@@ -23,10 +23,10 @@ from .base import Answerer, register
 
 # Score = SEMANTIC * cosine(question, sentence) + LEXICAL * weighted term overlap; set on the seed eval set.
 SEMANTIC, LEXICAL = 0.6, 0.4
-ABSTAIN_BELOW = 0.55
+ABSTAIN_BELOW = 0.5
 # Extra sentences join the answer only when nearly as good as the best and adding uncovered question terms.
 FOLLOW_RATIO, CLOSE_RATIO, MAX_SENTENCES = 0.85, 0.9, 3
-_TYPE_PENALTY = 0.12
+_TYPE_PENALTY, _TYPE_BONUS = 0.12, 0.06
 # Sentences embedded per question at most (bounds latency on long passages or a large top-k).
 SHORTLIST = 5
 _MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
@@ -39,7 +39,7 @@ _URL_ONLY = re.compile(r"^\s*https?://\S+\s*$")
 _SPECIFIC = re.compile(r"\b(\d[\d,.]*%?|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
                        r"\d+(st|nd|rd|th))\b", re.IGNORECASE)
 # A specific the question names (a year, an ordinal, a name) that the passage lacks: likely unanswerable.
-_CONSTRAINT_PENALTY = 0.2
+_CONSTRAINT_PENALTY = 0.25
 
 
 @dataclass
@@ -110,8 +110,9 @@ class ExtractiveAnswerer(Answerer):
         for (number, text), cosine, terms in zip(sentences, cosines, sentence_terms):
             lexical = _weighted_overlap(question_terms, terms, weights)
             score = SEMANTIC * float(cosine) + LEXICAL * lexical
-            if wanted and not wanted.search(_strip_question_words(text, question)):
-                score -= _TYPE_PENALTY
+            if wanted:
+                # The kind of answer asked for (a date, a number, a name) is there or not.
+                score += _TYPE_BONUS if wanted.search(_strip_question_words(text, question)) else -_TYPE_PENALTY
             score -= _CONSTRAINT_PENALTY * min(missing, 2)
             candidates.append(Candidate(number, text, score, terms))
         return candidates
@@ -156,7 +157,7 @@ def _answer_type(question: str) -> re.Pattern | None:
     q = question.lower()
     if re.search(r"\bwhen\b|\bwhat (year|date|month|day)\b", q):
         return _DATE
-    if re.search(r"\bhow (many|much)\b|\bwhat (number|percentage|share)\b", q):
+    if re.search(r"\bhow (many|much|long|old|far|big|large|often)\b|\bwhat (number|percentage|share|price)\b", q):
         return _NUMBER
     if re.search(r"\bwho\b|\bwhich (country|countries|ministry|company|organi[sz]ation)\b", q):
         return _NAME
@@ -167,7 +168,7 @@ def _constraints(question: str) -> list[str]:
     """Specifics the question pins down, which a passage must mention to answer it: numbers, years,
     ordinals ('the fourth dialogue') and names not at the start of the question ('What did Xi say?')."""
     found = [m.group(0).lower() for m in _SPECIFIC.finditer(question)]
-    names = re.findall(r"(?<=\s)[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*", question)
+    names = re.findall(r"(?<=\s)(?!I\b)[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*", question)
     for name in names:  # 'Japan-China' is satisfied by 'Japan and China'
         found += [part for part in name.lower().removesuffix("’s").removesuffix("'s").split("-") if part]
     return list(dict.fromkeys(found))
