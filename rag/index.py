@@ -5,6 +5,7 @@ Example: ``index = Index.load(Path("indexes/default"), settings); index.stats()`
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -87,7 +88,7 @@ class Index:
         if len(store) != len(chunks) or store.dimension != manifest["dimension"]:
             raise IndexCorruptError(
                 f"The vector file {folder / FaissStore.FILE} holds {len(store)} vectors of dimension "
-                f"{store.dimension} but the docstore lists {len(chunks)} chunks. Rebuild it with `rag ingest PATH... --index DIR --rebuild`."
+                f"{store.dimension} but the docstore lists {len(chunks)} chunks. {REBUILD_HINT}"
             )
         keyword = KeywordIndex.load(folder / KeywordIndex.DIR, len(chunks))
         return cls(manifest, documents, chunks, store, keyword)
@@ -151,24 +152,29 @@ def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> Non
         )
 
 
-def _read_json(path: Path) -> dict:
+REBUILD_HINT = "Rebuild it with `rag ingest PATH... --index DIR --rebuild`."
+
+
+@contextmanager
+def _index_file(path: Path):
+    """Turn a missing or undecodable index file into an IndexCorruptError that names it."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        yield
     except FileNotFoundError as exc:
-        raise IndexCorruptError(f"The index file {path} is missing. Rebuild it with `rag ingest PATH... --index DIR --rebuild`.") from exc
+        raise IndexCorruptError(f"The index file {path} is missing. {REBUILD_HINT}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). Rebuild it with `rag ingest PATH... --index DIR --rebuild`.") from exc
+        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). {REBUILD_HINT}") from exc
+
+
+def _read_json(path: Path) -> dict:
+    with _index_file(path):
+        return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _read_jsonl(path: Path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                yield number, json.loads(line)
-    except FileNotFoundError as exc:
-        raise IndexCorruptError(f"The index file {path} is missing. Rebuild it with `rag ingest PATH... --index DIR --rebuild`.") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). Rebuild it with `rag ingest PATH... --index DIR --rebuild`.") from exc
+    with _index_file(path), open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            yield number, json.loads(line)
 
 
 def _read_documents(path: Path) -> list[StoredDocument]:

@@ -34,12 +34,10 @@ class Filters:
 
 @dataclass
 class Hit:
-    """One retrieved chunk (by docstore position) with its fused and per-retriever scores."""
+    """One retrieved chunk (by docstore position) with its fused score."""
 
     position: int
     score: float
-    dense: float | None = None
-    keyword: float | None = None
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None,
@@ -114,7 +112,7 @@ class Retriever:
         dense, keyword = self.candidates(query, depth, allowed)
         # Only the head can make the top k after near-duplicates are collapsed.
         head = self.fuse(dense, keyword)[: k * 3]
-        return self._collapse_near_duplicates([Hit(p, s, dense.get(p), keyword.get(p)) for p, s in head], k)
+        return self._collapse_near_duplicates([Hit(p, s) for p, s in head], k)
 
     def rank_documents(self, query: str, k: int, depth: int | None = None,
                        use: tuple[str, ...] = ("dense", "bm25")) -> list[tuple[str, float]]:
