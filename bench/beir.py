@@ -4,8 +4,8 @@ hybrid configuration, plus ingestion time and query latency.
 
 Each corpus document is written as a small HTML file (title in <title>, abstract in the body) and ingested
 with ``rag.ingest``, exactly as a user's files would be. Documents longer than the model window are
-chunked; a document's score is its best chunk's. The index is kept in ``--index`` so later runs (another
-split, other settings that do not change chunking) reuse it.
+chunked; in each retriever's list a document scores as its best chunk. The index is kept in ``--index``
+so later runs (another split, other settings that do not change chunking) reuse it.
 
 Usage: ``python bench/beir.py ../shared/benchmarks/scifact [--split test|train] [--index bench/out/scifact]``
 """
@@ -30,9 +30,10 @@ from rag.config import Settings  # noqa: E402
 from rag.embedding import get_embedder  # noqa: E402
 from rag.index import Index  # noqa: E402
 from rag.ingest import ingest  # noqa: E402
-from rag.retrieval import Retriever  # noqa: E402
+from rag.retrieval import RETRIEVERS, Retriever  # noqa: E402
 
-MODES = {"dense": ("dense",), "bm25": ("bm25",), "hybrid": ("dense", "bm25")}
+# BM25 only is both keyword indexes (the chunk, and the chunk with its neighbours) fused as the product does.
+MODES = {"dense": ("dense",), "bm25": ("bm25", "bm25_context"), "hybrid": RETRIEVERS}
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -29,7 +29,6 @@ import numpy as np  # noqa: E402
 from rag import Assistant, Settings  # noqa: E402
 from rag.chunking import Chunk, vector_id  # noqa: E402
 from rag.index import Index, StoredDocument  # noqa: E402
-from rag.keyword import KeywordIndex  # noqa: E402
 from rag.storage import IndexLock  # noqa: E402
 
 SEED = ROOT / "seeds" / "000_003981b1cdb900f2.txt"
@@ -65,7 +64,7 @@ def build_synthetic_index(folder: Path, n_chunks: int, settings: Settings) -> No
     words = synthetic_vocabulary()
     zipf = 1.0 / np.arange(1, len(words) + 1)
     zipf /= zipf.sum()
-    chunks, documents, texts = [], {}, []
+    chunks, documents = [], {}
     per_doc = 20
     for d in range(n_chunks // per_doc):
         pieces = [synthetic_chunk(rng, words, zipf) for _ in range(per_doc)]
@@ -73,14 +72,13 @@ def build_synthetic_index(folder: Path, n_chunks: int, settings: Settings) -> No
         documents[doc_id] = StoredDocument(doc_id, doc_id * 4, f"Synthetic report {d}", text, len(text), [f"/synthetic/{d}.txt"])
         for i, piece in enumerate(pieces):
             chunks.append(Chunk(f"{doc_id}-{i:05d}", doc_id, i, offset, offset + len(piece), 120, piece))
-            texts.append(piece)
             offset += len(piece) + 2
     index = Index.empty(settings, 384)
     vectors = rng.standard_normal((len(chunks), 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     index.store.add(np.array([vector_id(c.chunk_id) for c in chunks]), vectors)
     index.documents, index.chunks = documents, chunks
-    index.keyword = KeywordIndex.build(texts)
+    index.rebuild_keyword_indexes()
     with IndexLock(folder):
         index.save(folder)
 

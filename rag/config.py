@@ -38,11 +38,13 @@ class Settings(BaseSettings):
 
     # Retrieval.
     top_k: int = 5
-    # Each retriever's candidates before fusion; z-score fusion weights (tuned on BEIR SciFact train).
+    # Each retriever's candidates before fusion, and the fusion weights of the three retrievers: dense,
+    # BM25 over the chunk, BM25 over the chunk with its neighbours (tuned on BEIR SciFact's train split).
     candidates: int = 1000
     fusion: Literal["convex", "rrf"] = "convex"
     dense_weight: float = 0.5
-    bm25_weight: float = 0.5
+    bm25_weight: float = 0.15
+    bm25_context_weight: float = 0.35
     rrf_k: int = 60
 
     # Answering.
@@ -65,6 +67,13 @@ class Settings(BaseSettings):
     def _positive(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("dense_weight", "bm25_weight", "bm25_context_weight")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must not be negative (0 turns that retriever off)")
         return value
 
     @field_validator("answerer")

@@ -15,7 +15,7 @@ from .chunking import SPLITTER_VERSION, Chunk, vector_id
 from .config import Settings
 from .documents import page_at
 from .errors import IndexCorruptError, IndexMismatchError
-from .keyword import KeywordIndex
+from .keyword import CONTEXT_B, CONTEXT_K1, KeywordIndex, chunk_texts, context_texts
 from .storage import current_generation, write_generation
 from .vectorstore import FaissStore
 
@@ -23,6 +23,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DOCUMENTS = "documents.jsonl"
 CHUNKS = "chunks.jsonl"
+KEYWORD_DIR = "bm25"
+CONTEXT_KEYWORD_DIR = "bm25_context"
 
 
 @dataclass
@@ -54,16 +56,30 @@ def chunker_settings(settings: Settings) -> dict:
 
 
 class Index:
-    """In-memory view of one index generation; ``chunks[i]`` is keyword-index document i."""
+    """In-memory view of one index generation; ``chunks[i]`` is document i of both keyword indexes."""
 
     def __init__(self, manifest: dict, documents: dict[str, StoredDocument], chunks: list[Chunk],
-                 store: FaissStore, keyword: KeywordIndex):
+                 store: FaissStore, keyword: KeywordIndex | None = None, context_keyword: KeywordIndex | None = None):
         self.manifest = manifest
         self.documents = documents
         self.chunks = chunks
         self.store = store
-        self.keyword = keyword
         self.position_of_vid = {vector_id(c.chunk_id): i for i, c in enumerate(chunks)}
+        self.keyword = keyword if keyword is not None else self._build_chunk_keyword()
+        self.context_keyword = context_keyword if context_keyword is not None else self._build_context_keyword()
+
+    def rebuild_keyword_indexes(self) -> None:
+        """BM25 over each chunk and over each chunk's context, from the current documents and chunks."""
+        self.keyword, self.context_keyword = self._build_chunk_keyword(), self._build_context_keyword()
+
+    def _build_chunk_keyword(self) -> KeywordIndex:
+        titles = {doc_id: doc.title for doc_id, doc in self.documents.items()}
+        return KeywordIndex.build(chunk_texts(self.chunks, titles))
+
+    def _build_context_keyword(self) -> KeywordIndex:
+        titles = {doc_id: doc.title for doc_id, doc in self.documents.items()}
+        texts = {doc_id: doc.text for doc_id, doc in self.documents.items()}
+        return KeywordIndex.build(context_texts(self.chunks, titles, texts), k1=CONTEXT_K1, b=CONTEXT_B)
 
     @classmethod
     def empty(cls, settings: Settings, dimension: int) -> "Index":
@@ -74,7 +90,7 @@ class Index:
             "chunker": chunker_settings(settings),
             "documents": {},
         }
-        return cls(manifest, {}, [], FaissStore(dimension), KeywordIndex.build([]))
+        return cls(manifest, {}, [], FaissStore(dimension))
 
     @classmethod
     def load(cls, index_dir: Path, settings: Settings) -> "Index":
@@ -90,8 +106,11 @@ class Index:
                 f"The vector file {folder / FaissStore.FILE} holds {len(store)} vectors of dimension "
                 f"{store.dimension} but the docstore lists {len(chunks)} chunks. {REBUILD_HINT}"
             )
-        keyword = KeywordIndex.load(folder / KeywordIndex.DIR, len(chunks))
-        return cls(manifest, documents, chunks, store, keyword)
+        keyword = KeywordIndex.load(folder / KEYWORD_DIR, len(chunks))
+        context_keyword = None  # written by a version without it: built in memory (seconds), saved by the next change
+        if (folder / CONTEXT_KEYWORD_DIR).exists():
+            context_keyword = KeywordIndex.load(folder / CONTEXT_KEYWORD_DIR, len(chunks))
+        return cls(manifest, documents, chunks, store, keyword, context_keyword)
 
     def save(self, index_dir: Path) -> Path:
         """Persist as a new generation (atomic). Call under IndexLock."""
@@ -105,7 +124,8 @@ class Index:
                 for c in self.chunks:
                     handle.write(json.dumps([c.chunk_id, c.doc_id, c.position, c.start, c.end, c.n_tokens]) + "\n")
             self.store.save(folder / FaissStore.FILE)
-            self.keyword.save(folder / KeywordIndex.DIR)
+            self.keyword.save(folder / KEYWORD_DIR)
+            self.context_keyword.save(folder / CONTEXT_KEYWORD_DIR)
 
         return write_generation(index_dir, write)
 

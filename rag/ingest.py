@@ -20,7 +20,6 @@ from .documents import Document, SkippedFile, load_paths
 from .embedding import Embedder, get_embedder
 from .errors import ConfigError, IndexMismatchError
 from .index import Index, StoredDocument, chunker_settings
-from .keyword import KeywordIndex
 from .storage import IndexLock, has_index
 
 
@@ -113,7 +112,7 @@ def _apply(index: Index, documents: list[Document], paths: list[str | Path], pru
     _refresh_paths(index, by_path)
     changed = bool(report.added or report.updated or report.removed or removed_ids or new_docs)
     if changed:
-        index.keyword = KeywordIndex.build([keyword_text(index, c) for c in index.chunks])
+        index.rebuild_keyword_indexes()
     return changed
 
 
@@ -208,11 +207,6 @@ def title_prefix(title: str, embedder: Embedder, max_tokens: int) -> str:
     offsets = embedder.tokenizer(title, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     cut = title if len(offsets) <= max_tokens else title[: offsets[max_tokens - 1][1]]
     return cut.strip() + "\n"
-
-
-def keyword_text(index: Index, chunk: Chunk) -> str:
-    """What BM25 sees for a chunk: its document title and its text."""
-    return f"{index.documents[chunk.doc_id].title}\n{chunk.text}"
 
 
 def embed_sorted(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:

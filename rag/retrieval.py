@@ -13,6 +13,7 @@ from .answering import squash
 from .config import Settings
 from .embedding import Embedder
 from .index import Index
+from .keyword import KeywordIndex
 
 # Chunks whose vectors are this close are shown once (boilerplate repeated across files).
 NEAR_DUPLICATE_COSINE = 0.97
@@ -94,6 +95,15 @@ def best_per_document(scores: dict[int, float], document_of: Sequence[str]) -> d
     return best
 
 
+# The retrievers whose candidate lists are fused. A chunk missing from a keyword list shares no term with
+# the query, so it gets BM25's true score there, 0; one missing from the dense list is below the cut-off,
+# so that list's lowest score stands in (None).
+RETRIEVERS = ("dense", "bm25", "bm25_context")
+_FLOORS = {"dense": None, "bm25": 0.0, "bm25_context": 0.0}
+
+ScoreLists = dict[str, dict[int, float]]
+
+
 class Retriever:
     """Ranks an index's chunks for a query; the assistant answers from exactly these."""
 
@@ -109,39 +119,47 @@ class Retriever:
         if allowed is not None and not allowed:
             return []
         depth = self.settings.candidates if allowed is None else len(self.index.chunks)
-        dense, keyword = self.candidates(query, depth, allowed)
         # Only the head can make the top k after near-duplicates are collapsed.
-        head = self.fuse(dense, keyword)[: k * 3]
+        head = self.fuse(self.candidates(query, depth, allowed))[: k * 3]
         return self._collapse_near_duplicates([Hit(p, s) for p, s in head], k)
 
     def rank_documents(self, query: str, k: int, depth: int | None = None,
-                       use: tuple[str, ...] = ("dense", "bm25")) -> list[tuple[str, float]]:
+                       use: tuple[str, ...] = RETRIEVERS) -> list[tuple[str, float]]:
         """Documents ranked by the same fusion, each list first reduced to its documents' best chunk;
         ``use`` picks the retrievers (one alone gives that retriever's own ranking)."""
         if not self.index.chunks or not query.strip():
             return []
-        dense, keyword = self.candidates(query, depth or self.settings.candidates)
-        dense, keyword = (dense if "dense" in use else {}), (keyword if "bm25" in use else {})
+        lists = self.candidates(query, depth or self.settings.candidates)
         document_of = [c.doc_id for c in self.index.chunks]
         doc_ids = sorted(self.index.documents)
         number = {doc_id: i for i, doc_id in enumerate(doc_ids)}
-        lists = [{number[d]: s for d, s in best_per_document(scores, document_of).items()} for scores in (dense, keyword)]
-        return [(doc_ids[i], score) for i, score in self.fuse(*lists)[:k]]
+        per_document = {name: {number[d]: s for d, s in best_per_document(scores, document_of).items()}
+                        for name, scores in lists.items() if name in use}
+        return [(doc_ids[i], score) for i, score in self.fuse(per_document)[:k]]
 
-    def candidates(self, query: str, depth: int, allowed: set[int] | None = None) -> tuple[dict[int, float], dict[int, float]]:
-        """Dense and BM25 scores of each retriever's top ``depth`` chunks (restricted to ``allowed``)."""
-        dense, keyword = self._dense(query, depth), self._keyword(query, depth)
+    def weights(self) -> dict[str, float]:
+        return {"dense": self.settings.dense_weight, "bm25": self.settings.bm25_weight,
+                "bm25_context": self.settings.bm25_context_weight}
+
+    def candidates(self, query: str, depth: int, allowed: set[int] | None = None) -> ScoreLists:
+        """Each weighted retriever's scores of its top ``depth`` chunks (restricted to ``allowed``), best first."""
+        search = {
+            "dense": lambda: self._dense(query, depth),
+            "bm25": lambda: self._keyword(self.index.keyword, query, depth),
+            "bm25_context": lambda: self._keyword(self.index.context_keyword, query, depth),
+        }
+        lists = {name: search[name]() for name, weight in self.weights().items() if weight > 0}
         if allowed is not None:
-            dense = {p: s for p, s in dense.items() if p in allowed}
-            keyword = {p: s for p, s in keyword.items() if p in allowed}
-        return dense, keyword
+            lists = {name: {p: s for p, s in scores.items() if p in allowed} for name, scores in lists.items()}
+        return lists
 
-    def fuse(self, dense: dict[int, float], keyword: dict[int, float]) -> list[tuple[int, float]]:
-        """The configured fusion (``RAG_FUSION``: convex, the default, or rrf) of the two score lists."""
-        weights = [self.settings.dense_weight, self.settings.bm25_weight]
+    def fuse(self, lists: ScoreLists) -> list[tuple[int, float]]:
+        """The configured fusion (``RAG_FUSION``: convex, the default, or rrf) of the score lists."""
+        names = list(lists)
+        weights = [self.weights()[name] for name in names]
         if self.settings.fusion == "rrf":
-            return reciprocal_rank_fusion([list(dense), list(keyword)], weights, self.settings.rrf_k)
-        return convex_fusion([dense, keyword], weights, floors=[None, 0.0])
+            return reciprocal_rank_fusion([list(lists[name]) for name in names], weights, self.settings.rrf_k)
+        return convex_fusion([lists[name] for name in names], weights, floors=[_FLOORS[name] for name in names])
 
     def _dense(self, query: str, depth: int) -> dict[int, float]:
         vector = self.embedder.encode_cached([query])
@@ -149,8 +167,9 @@ class Retriever:
         lookup = self.index.position_of_vid
         return {lookup[i]: s for s, i in zip(scores[0].tolist(), ids[0].tolist()) if i in lookup}
 
-    def _keyword(self, query: str, depth: int) -> dict[int, float]:
-        positions, scores = self.index.keyword.search(query, depth)
+    @staticmethod
+    def _keyword(keyword: KeywordIndex, query: str, depth: int) -> dict[int, float]:
+        positions, scores = keyword.search(query, depth)
         return dict(zip(positions.tolist(), scores.tolist()))
 
     def _allowed_positions(self, filters: Filters) -> set[int]:

@@ -1,0 +1,100 @@
+"""The context keyword index: each chunk with its neighbours, within its own document, saved and fused."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from rag import Settings
+from rag.chunking import Chunk, vector_id
+from rag.index import CONTEXT_KEYWORD_DIR, Index, StoredDocument
+from rag.keyword import chunk_texts, context_texts
+from rag.retrieval import Retriever
+from rag.storage import IndexLock, current_generation
+
+# Two documents of three and two sentences, one sentence per chunk.
+DOCS = {
+    "a" * 16: ("Harbour report", ["The harbour of Velmar was dredged.", "Its cranes were renewed.",
+                                  "Grain shipments doubled in spring."]),
+    "b" * 16: ("Airport report", ["The Velmar airport added flights.", "Its runway was extended to three kilometres."]),
+}
+
+
+def _documents_and_chunks() -> tuple[dict[str, StoredDocument], list[Chunk]]:
+    documents, chunks = {}, []
+    for doc_id, (title, sentences) in DOCS.items():
+        text = " ".join(sentences)
+        documents[doc_id] = StoredDocument(doc_id, doc_id * 4, title, text, len(text), [f"/docs/{title}.txt"])
+        start = 0
+        for position, sentence in enumerate(sentences):
+            chunks.append(Chunk(f"{doc_id}-{position}", doc_id, position, start, start + len(sentence), 8, sentence))
+            start += len(sentence) + 1
+    return documents, chunks
+
+
+def _index() -> Index:
+    documents, chunks = _documents_and_chunks()
+    index = Index.empty(Settings(), 4)
+    vectors = np.random.default_rng(0).standard_normal((len(chunks), 4)).astype(np.float32)
+    index.store.add(np.array([vector_id(c.chunk_id) for c in chunks]), vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    index.documents, index.chunks = documents, chunks
+    index.rebuild_keyword_indexes()
+    return index
+
+
+def test_context_spans_neighbours_but_never_another_document():
+    documents, chunks = _documents_and_chunks()
+    titles = {d: doc.title for d, doc in documents.items()}
+    texts = {d: doc.text for d, doc in documents.items()}
+    windows = context_texts(chunks, titles, texts)
+    assert windows[0] == "Harbour report\nThe harbour of Velmar was dredged. Its cranes were renewed."
+    assert windows[1] == "Harbour report\n" + texts["a" * 16], "the middle chunk sees the whole document"
+    assert windows[2] == "Harbour report\nIts cranes were renewed. Grain shipments doubled in spring."
+    assert windows[3] == "Airport report\n" + texts["b" * 16]
+    assert "Grain" not in windows[3], "no window crosses into the previous document"
+    assert chunk_texts(chunks, titles)[4] == "Airport report\nIts runway was extended to three kilometres."
+
+
+def test_context_index_follows_chunks_in_any_order():
+    documents, chunks = _documents_and_chunks()
+    shuffled = [chunks[i] for i in (4, 2, 0, 3, 1)]
+    windows = context_texts(shuffled, {d: doc.title for d, doc in documents.items()},
+                            {d: doc.text for d, doc in documents.items()})
+    assert windows[1] == "Harbour report\nIts cranes were renewed. Grain shipments doubled in spring."
+
+
+def test_a_term_one_chunk_away_counts_only_in_the_context_index():
+    index = _index()
+    retriever = Retriever(index, embedder=None, settings=Settings(dense_weight=0.0))
+    # "dredged" is in chunk 0 and "grain" in chunk 2: only chunk 1's window holds both.
+    positions, _ = index.context_keyword.search("dredged grain", 5)
+    assert positions[0] == 1
+    chunk_only = index.keyword.search("dredged grain", 5)[0].tolist()
+    assert 1 not in chunk_only and set(chunk_only) == {0, 2}
+    # Fused, the chunk between the two (the centre of the passage that answers) leads, its neighbours follow.
+    assert [hit.position for hit in retriever.search("dredged grain", k=3)] == [1, 0, 2]
+    assert [d for d, _ in retriever.rank_documents("runway kilometres", k=2)][0] == "b" * 16
+
+
+def test_zero_weight_turns_a_retriever_off_and_negative_is_refused():
+    index = _index()
+    only_context = Retriever(index, embedder=None, settings=Settings(dense_weight=0.0, bm25_weight=0.0))
+    assert set(only_context.candidates("cranes", 10)) == {"bm25_context"}
+    with pytest.raises(ValidationError, match="must not be negative"):
+        Settings(bm25_context_weight=-0.1)
+
+
+def test_saved_and_reloaded_and_rebuilt_when_an_older_index_lacks_it(tmp_path):
+    index = _index()
+    with IndexLock(tmp_path):
+        index.save(tmp_path)
+    folder = current_generation(tmp_path)
+    reloaded = Index.load(tmp_path, Settings())
+    expected = index.context_keyword.search("cranes grain", 5)
+    assert np.array_equal(reloaded.context_keyword.search("cranes grain", 5)[0], expected[0])
+    shutil.rmtree(folder / CONTEXT_KEYWORD_DIR)  # as written before the context index existed
+    older = Index.load(tmp_path, Settings())
+    assert np.array_equal(older.context_keyword.search("cranes grain", 5)[0], expected[0])
+    assert not (folder / CONTEXT_KEYWORD_DIR).exists(), "opening never writes"
