@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         if value < 0:
             raise ValueError("must not be negative (0 turns that retriever off)")
         return value
+
+    @model_validator(mode="after")
+    def _some_retriever(self) -> "Settings":
+        if not (self.dense_weight or self.bm25_weight or self.bm25_context_weight):
+            raise ValueError("RAG_DENSE_WEIGHT, RAG_BM25_WEIGHT and RAG_BM25_CONTEXT_WEIGHT are all 0: "
+                             "nothing would be retrieved; give at least one a positive weight")
+        return self
 
     @field_validator("answerer")
     @classmethod

@@ -5,6 +5,10 @@ Example: ``raise QuestionError("The question is empty.")``
 from __future__ import annotations
 
 
+# Appended to every "index file is broken" message: what fixes it.
+REBUILD_HINT = "Rebuild it with `rag ingest PATH... --index DIR --rebuild`."
+
+
 class RagError(Exception):
     """Base of every error this package raises on purpose; its message is for users."""
 

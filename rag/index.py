@@ -1,4 +1,5 @@
-"""The index: documents, chunks, vectors and the keyword index, loaded from and saved to one folder.
+"""The index: documents, chunks, vectors and the two keyword indexes (chunk and context), loaded from
+and saved to one folder.
 
 Example: ``index = Index.load(Path("indexes/default"), settings); index.stats()``
 """
@@ -14,8 +15,8 @@ import numpy as np
 from .chunking import SPLITTER_VERSION, Chunk, vector_id
 from .config import Settings
 from .documents import page_at
-from .errors import IndexCorruptError, IndexMismatchError
-from .keyword import CONTEXT_B, CONTEXT_K1, KeywordIndex, chunk_texts, context_texts
+from .errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
+from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chunk_texts, context_texts
 from .storage import current_generation, write_generation
 from .vectorstore import FaissStore
 
@@ -66,6 +67,8 @@ class Index:
         self.store = store
         self.position_of_vid = {vector_id(c.chunk_id): i for i, c in enumerate(chunks)}
         self.keyword = keyword if keyword is not None else self._build_chunk_keyword()
+        # True when the saved generation lacked an up-to-date context index: the next ingest saves one.
+        self.needs_save = context_keyword is None and bool(chunks)
         self.context_keyword = context_keyword if context_keyword is not None else self._build_context_keyword()
 
     def rebuild_keyword_indexes(self) -> None:
@@ -88,6 +91,7 @@ class Index:
             "embed_model": settings.embed_model,
             "dimension": dimension,
             "chunker": chunker_settings(settings),
+            "context_keyword": CONTEXT_SETTINGS,
             "documents": {},
         }
         return cls(manifest, {}, [], FaissStore(dimension))
@@ -107,13 +111,11 @@ class Index:
                 f"{store.dimension} but the docstore lists {len(chunks)} chunks. {REBUILD_HINT}"
             )
         keyword = KeywordIndex.load(folder / KEYWORD_DIR, len(chunks))
-        context_keyword = None  # written by a version without it: built in memory (seconds), saved by the next change
-        if (folder / CONTEXT_KEYWORD_DIR).exists():
-            context_keyword = KeywordIndex.load(folder / CONTEXT_KEYWORD_DIR, len(chunks))
-        return cls(manifest, documents, chunks, store, keyword, context_keyword)
+        return cls(manifest, documents, chunks, store, keyword, _load_context_keyword(folder, manifest, len(chunks)))
 
     def save(self, index_dir: Path) -> Path:
         """Persist as a new generation (atomic). Call under IndexLock."""
+        self.manifest["context_keyword"] = CONTEXT_SETTINGS
 
         def write(folder: Path) -> None:
             (folder / MANIFEST).write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
@@ -127,7 +129,9 @@ class Index:
             self.keyword.save(folder / KEYWORD_DIR)
             self.context_keyword.save(folder / CONTEXT_KEYWORD_DIR)
 
-        return write_generation(index_dir, write)
+        saved = write_generation(index_dir, write)
+        self.needs_save = False
+        return saved
 
     def stats(self, index_dir: Path | None = None) -> dict:
         size = _folder_size(current_generation(index_dir)) if index_dir else 0
@@ -144,6 +148,17 @@ class Index:
 
     def chunk_vectors(self, positions: list[int]) -> np.ndarray:
         return self.store.reconstruct(np.array([vector_id(self.chunks[p].chunk_id) for p in positions]))
+
+
+def _load_context_keyword(folder: Path, manifest: dict, size: int) -> KeywordIndex | None:
+    """The saved context index; None (build it in memory) when the generation was written before there was
+    one, or with other context settings. One the manifest lists but that is gone is corruption."""
+    recorded = manifest.get("context_keyword")
+    if recorded is None or recorded != CONTEXT_SETTINGS:
+        return None
+    if not (folder / CONTEXT_KEYWORD_DIR).exists():
+        raise IndexCorruptError(f"The keyword index {folder / CONTEXT_KEYWORD_DIR} is missing. {REBUILD_HINT}")
+    return KeywordIndex.load(folder / CONTEXT_KEYWORD_DIR, size)
 
 
 def _folder_size(folder: Path) -> int:
@@ -170,9 +185,6 @@ def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> Non
             f"The index at {index_dir} was built with the embedding model {manifest.get('embed_model')!r}, "
             f"but RAG_EMBED_MODEL is {settings.embed_model!r}. Set it back, or: {fix}"
         )
-
-
-REBUILD_HINT = "Rebuild it with `rag ingest PATH... --index DIR --rebuild`."
 
 
 @contextmanager

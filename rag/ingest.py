@@ -62,7 +62,7 @@ def ingest(paths: list[str | Path], index_dir: Path, settings: Settings, prune: 
             current = Index.load(index_dir, settings)
             _check_same_chunker(current, settings, index_dir)
         changed = _apply(current, loaded.documents, paths, prune, report, embedder, settings, progress)
-        if changed or rebuild or not has_index(index_dir):
+        if changed or rebuild or current.needs_save or not has_index(index_dir):
             current.save(index_dir)
     report.documents, report.chunks = len(current.documents), len(current.chunks)
     report.seconds = round(time.perf_counter() - started, 3)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import IndexCorruptError
+from .errors import REBUILD_HINT, IndexCorruptError
 from .terms import stemmer
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ _EMPTY = "EMPTY"  # marks a saved index with no terms (bm25s cannot save or load
 # terms are spread over neighbouring chunks still matches; tuned on BEIR SciFact's train split (bench/beir.py).
 CONTEXT_NEIGHBOURS = 1
 CONTEXT_K1, CONTEXT_B = 1.2, 0.4
+# Recorded in each index's manifest: a saved context index built with other values is rebuilt on load.
+CONTEXT_SETTINGS = {"neighbours": CONTEXT_NEIGHBOURS, "k1": CONTEXT_K1, "b": CONTEXT_B}
 
 
 class KeywordIndex:
@@ -59,9 +61,11 @@ class KeywordIndex:
             retriever = bm25s.BM25.load(str(path), mmap=False)
             stored = int(retriever.scores["num_docs"])
         except Exception as exc:
-            raise IndexCorruptError(f"The keyword index in {path} is corrupt or missing ({exc}).") from exc
+            raise IndexCorruptError(
+                f"The keyword index in {path} is corrupt or missing ({exc}). {REBUILD_HINT}") from exc
         if stored != size:
-            raise IndexCorruptError(f"The keyword index in {path} holds {stored} chunks, the docstore {size}.")
+            raise IndexCorruptError(
+                f"The keyword index in {path} holds {stored} chunks, the docstore {size}. {REBUILD_HINT}")
         return cls(retriever, size)
 
     def save(self, path: Path) -> None:

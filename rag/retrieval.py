@@ -126,29 +126,31 @@ class Retriever:
     def rank_documents(self, query: str, k: int, depth: int | None = None,
                        use: tuple[str, ...] = RETRIEVERS) -> list[tuple[str, float]]:
         """Documents ranked by the same fusion, each list first reduced to its documents' best chunk;
-        ``use`` picks the retrievers (one alone gives that retriever's own ranking)."""
+        ``use`` picks among the retrievers weighted above 0 (one alone gives that retriever's own ranking)."""
         if not self.index.chunks or not query.strip():
             return []
-        lists = self.candidates(query, depth or self.settings.candidates)
+        lists = self.candidates(query, depth or self.settings.candidates, names=use)
         document_of = [c.doc_id for c in self.index.chunks]
         doc_ids = sorted(self.index.documents)
         number = {doc_id: i for i, doc_id in enumerate(doc_ids)}
         per_document = {name: {number[d]: s for d, s in best_per_document(scores, document_of).items()}
-                        for name, scores in lists.items() if name in use}
+                        for name, scores in lists.items()}
         return [(doc_ids[i], score) for i, score in self.fuse(per_document)[:k]]
 
     def weights(self) -> dict[str, float]:
         return {"dense": self.settings.dense_weight, "bm25": self.settings.bm25_weight,
                 "bm25_context": self.settings.bm25_context_weight}
 
-    def candidates(self, query: str, depth: int, allowed: set[int] | None = None) -> ScoreLists:
-        """Each weighted retriever's scores of its top ``depth`` chunks (restricted to ``allowed``), best first."""
+    def candidates(self, query: str, depth: int, allowed: set[int] | None = None,
+                   names: tuple[str, ...] = RETRIEVERS) -> ScoreLists:
+        """Scores of each named retriever's top ``depth`` chunks (restricted to ``allowed``), best first;
+        a retriever weighted 0 is not searched."""
         search = {
             "dense": lambda: self._dense(query, depth),
             "bm25": lambda: self._keyword(self.index.keyword, query, depth),
             "bm25_context": lambda: self._keyword(self.index.context_keyword, query, depth),
         }
-        lists = {name: search[name]() for name, weight in self.weights().items() if weight > 0}
+        lists = {name: search[name]() for name, weight in self.weights().items() if weight > 0 and name in names}
         if allowed is not None:
             lists = {name: {p: s for p, s in scores.items() if p in allowed} for name, scores in lists.items()}
         return lists

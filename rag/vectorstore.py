@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorruptError
+from .errors import REBUILD_HINT, IndexCorruptError
 
 _CPU_THREADS = os.cpu_count() or 1
 
@@ -68,7 +68,7 @@ class FaissStore(VectorStore):
         try:
             index = faiss.read_index(str(path))
         except Exception as exc:  # faiss raises RuntimeError with C++ text for truncated/corrupt files
-            raise IndexCorruptError(f"The vector file {path} is corrupt or truncated ({_first_line(exc)}).") from exc
+            raise IndexCorruptError(f"The vector file {path} is corrupt or truncated ({_first_line(exc)}). {REBUILD_HINT}") from exc
         return cls(index.d, index)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:

@@ -148,3 +148,23 @@ def test_vanished_files_are_pointed_out_without_prune(tmp_path):
     (corpus / "notes.md").unlink()
     report, _ = _ingest([corpus], index_dir)
     assert any("--prune" in note and "1 indexed file" in note for note in report.notes)
+
+
+def test_unchanged_ingest_saves_the_context_index_an_older_index_lacks(tmp_path):
+    import json
+
+    from rag.index import CONTEXT_KEYWORD_DIR, MANIFEST
+    from rag.storage import current_generation
+
+    corpus, index_dir = _corpus(tmp_path / "docs"), tmp_path / "idx"
+    _ingest([corpus], index_dir)
+    folder = current_generation(index_dir)
+    shutil.rmtree(folder / CONTEXT_KEYWORD_DIR)  # as a version without the context index wrote it
+    manifest = json.loads((folder / MANIFEST).read_text())
+    del manifest["context_keyword"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    report, _ = _ingest([corpus], index_dir)
+    assert report.chunks_embedded == 0 and len(report.unchanged) == 3
+    upgraded = current_generation(index_dir)
+    assert upgraded != folder and (upgraded / CONTEXT_KEYWORD_DIR).exists()
+    assert not Index.load(index_dir, Settings(index=index_dir)).needs_save

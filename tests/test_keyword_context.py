@@ -1,15 +1,16 @@
 """The context keyword index: each chunk with its neighbours, within its own document, saved and fused."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from rag import Settings
+from rag import IndexCorruptError, Settings
 from rag.chunking import Chunk, vector_id
-from rag.index import CONTEXT_KEYWORD_DIR, Index, StoredDocument
+from rag.index import CONTEXT_KEYWORD_DIR, MANIFEST, Index, StoredDocument
 from rag.keyword import chunk_texts, context_texts
 from rag.retrieval import Retriever
 from rag.storage import IndexLock, current_generation
@@ -84,17 +85,65 @@ def test_zero_weight_turns_a_retriever_off_and_negative_is_refused():
     assert set(only_context.candidates("cranes", 10)) == {"bm25_context"}
     with pytest.raises(ValidationError, match="must not be negative"):
         Settings(bm25_context_weight=-0.1)
+    with pytest.raises(ValidationError, match="all 0"):
+        Settings(dense_weight=0, bm25_weight=0, bm25_context_weight=0)
 
 
-def test_saved_and_reloaded_and_rebuilt_when_an_older_index_lacks_it(tmp_path):
+def test_benchmark_modes_search_only_the_retrievers_they_name(monkeypatch):
+    index = _index()
+    retriever = Retriever(index, embedder=None, settings=Settings())
+    searched = []
+    monkeypatch.setattr(Retriever, "_keyword", staticmethod(lambda kw, q, d: searched.append(kw) or {}))
+    retriever.rank_documents("cranes", k=2, use=("bm25_context",))
+    assert searched == [index.context_keyword], "neither dense (no embedder here) nor the chunk index is searched"
+
+
+def _saved(tmp_path) -> tuple[Index, object]:
     index = _index()
     with IndexLock(tmp_path):
         index.save(tmp_path)
-    folder = current_generation(tmp_path)
+    return index, current_generation(tmp_path)
+
+
+def test_saved_and_reloaded(tmp_path):
+    index, _ = _saved(tmp_path)
     reloaded = Index.load(tmp_path, Settings())
     expected = index.context_keyword.search("cranes grain", 5)
     assert np.array_equal(reloaded.context_keyword.search("cranes grain", 5)[0], expected[0])
-    shutil.rmtree(folder / CONTEXT_KEYWORD_DIR)  # as written before the context index existed
+    assert not reloaded.needs_save
+
+
+def test_rebuilt_in_memory_when_an_older_index_lacks_it_and_saved_by_the_next_ingest(tmp_path):
+    index, folder = _saved(tmp_path)
+    # As written before the context index existed: no folder, no settings in the manifest.
+    shutil.rmtree(folder / CONTEXT_KEYWORD_DIR)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    del manifest["context_keyword"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
     older = Index.load(tmp_path, Settings())
+    expected = index.context_keyword.search("cranes grain", 5)
     assert np.array_equal(older.context_keyword.search("cranes grain", 5)[0], expected[0])
-    assert not (folder / CONTEXT_KEYWORD_DIR).exists(), "opening never writes"
+    assert older.needs_save and not (folder / CONTEXT_KEYWORD_DIR).exists(), "opening never writes"
+    with IndexLock(tmp_path):
+        older.save(tmp_path)
+    assert (current_generation(tmp_path) / CONTEXT_KEYWORD_DIR).exists() and not older.needs_save
+
+
+def test_rebuilt_when_saved_with_other_context_settings(tmp_path):
+    _, folder = _saved(tmp_path)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["context_keyword"]["neighbours"] = 2
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    assert Index.load(tmp_path, Settings()).needs_save
+
+
+def test_missing_or_damaged_context_index_is_corruption_with_a_fix(tmp_path):
+    _, folder = _saved(tmp_path)
+    context = folder / CONTEXT_KEYWORD_DIR
+    params = next(context.glob("params*.json"))
+    params.write_text(params.read_text().replace('"num_docs": 5', '"num_docs": 4'))
+    with pytest.raises(IndexCorruptError, match="holds 4 chunks.*--rebuild"):
+        Index.load(tmp_path, Settings())
+    shutil.rmtree(context)
+    with pytest.raises(IndexCorruptError, match="bm25_context is missing.*--rebuild"):
+        Index.load(tmp_path, Settings())
