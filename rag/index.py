@@ -67,9 +67,13 @@ class Index:
         self.store = store
         self.position_of_vid = {vector_id(c.chunk_id): i for i, c in enumerate(chunks)}
         self.keyword = keyword if keyword is not None else self._build_chunk_keyword()
-        # True when the saved generation lacked an up-to-date context index: the next ingest saves one.
-        self.needs_save = context_keyword is None and bool(chunks)
         self.context_keyword = context_keyword if context_keyword is not None else self._build_context_keyword()
+
+    @property
+    def needs_save(self) -> bool:
+        """True when the saved generation lacked an up-to-date context index (built in memory on load):
+        the next ingest saves one, even when no file changed."""
+        return self.manifest.get("context_keyword") != CONTEXT_SETTINGS
 
     def rebuild_keyword_indexes(self) -> None:
         """BM25 over each chunk and over each chunk's context, from the current documents and chunks."""
@@ -129,9 +133,7 @@ class Index:
             self.keyword.save(folder / KEYWORD_DIR)
             self.context_keyword.save(folder / CONTEXT_KEYWORD_DIR)
 
-        saved = write_generation(index_dir, write)
-        self.needs_save = False
-        return saved
+        return write_generation(index_dir, write)
 
     def stats(self, index_dir: Path | None = None) -> dict:
         size = _folder_size(current_generation(index_dir)) if index_dir else 0
@@ -153,8 +155,7 @@ class Index:
 def _load_context_keyword(folder: Path, manifest: dict, size: int) -> KeywordIndex | None:
     """The saved context index; None (build it in memory) when the generation was written before there was
     one, or with other context settings. One the manifest lists but that is gone is corruption."""
-    recorded = manifest.get("context_keyword")
-    if recorded is None or recorded != CONTEXT_SETTINGS:
+    if manifest.get("context_keyword") != CONTEXT_SETTINGS:
         return None
     if not (folder / CONTEXT_KEYWORD_DIR).exists():
         raise IndexCorruptError(f"The keyword index {folder / CONTEXT_KEYWORD_DIR} is missing. {REBUILD_HINT}")
