@@ -19,7 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import gradio as gr  # noqa: E402
 
-from rag import Answer, Assistant, RagError, Settings  # noqa: E402
+from rag import Answer, Assistant, IndexNotFoundError, RagError, Settings  # noqa: E402
 from rag import ui_render as ui  # noqa: E402
 
 log = logging.getLogger("rag.app")
@@ -67,6 +67,7 @@ CSS = """
 .rag-src-score, .rag-src-date { color: #555; }
 .rag-error { color: #991b1b; background: #fef2f2; border: 1px solid #fecaca; padding: 8px 10px; border-radius: 6px; }
 .rag-upload-error { color: #991b1b; margin: 2px 0; }
+.rag-upload-warn { color: #b45309; margin: 2px 0; }
 .rag-upload-ok { color: #166534; margin: 2px 0; }
 .rag-status { display: grid; grid-template-columns: 1fr; gap: 2px; font-size: 0.92em; }
 .rag-stat span { color: #555; }
@@ -153,7 +154,10 @@ class ChatApp:
         if saved:
             progress(0.3, desc=f"Indexing {len(saved)} file(s)")
             try:
-                report = self.assistant.ingest(saved).to_dict()
+                ingested = self.assistant.ingest(saved)
+                report = ingested.to_dict()
+                for rejected in ui.rejected_uploads(saved, ingested.skipped):
+                    rejected.unlink(missing_ok=True)  # the upload folder keeps only files that are indexed
             except RagError as error:
                 problems.append(str(error))
             except Exception:  # noqa: BLE001
@@ -237,18 +241,36 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings()
+    except (RagError, ValueError) as error:  # a bad rag.toml, or pydantic's ValidationError for a RAG_* value
+        print(f"Cannot start the chat: invalid setting: {_one_line(error)}", file=sys.stderr)
+        return 2
+    problem = ui.port_problem(settings.host, settings.port)
+    if problem:
+        print(f"Cannot start the chat: {problem}", file=sys.stderr)
+        return 2
+    try:
         assistant = Assistant.open(settings=settings)
     except RagError as error:
-        print(f"Cannot start the chat: {error}\nBuild the index first with `make index` "
-              "(or `rag ingest seeds`), or point RAG_INDEX at an existing index folder.", file=sys.stderr)
-        return 2
-    except ValueError as error:  # pydantic's ValidationError: a bad RAG_* value
-        print(f"Cannot start the chat: invalid setting: {error}", file=sys.stderr)
+        hint = ("\nBuild the index first with `make index` (or `rag ingest seeds`), or point RAG_INDEX at an "
+                "existing index folder.") if isinstance(error, IndexNotFoundError) else ""
+        print(f"Cannot start the chat: {error}{hint}", file=sys.stderr)
         return 2
     print(f"Serving {assistant.stats().get('documents', '?')} document(s) from {assistant.index_dir} "
           f"with the {assistant.answerer.description} answerer.")
-    launch(build_app(assistant), settings)
+    try:
+        launch(build_app(assistant), settings)
+    except OSError as error:  # the port was taken after the check above
+        print(f"Cannot start the chat: {ui.port_problem(settings.host, settings.port) or error}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _one_line(error: Exception) -> str:
+    """A settings error in one line: pydantic lists each bad RAG_* value over several."""
+    errors = getattr(error, "errors", None)
+    if not callable(errors):
+        return str(error)
+    return "; ".join(f"RAG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in errors())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Example: ``from rag import Assistant; Assistant.open("indexes/default").ask("Wha
 from .assistant import Assistant
 from .config import Settings
 from .errors import (
-    BackendError, ConfigError, EvalSetError, IndexCorruptError, IndexLockedError, IndexMismatchError,
+    BackendError, ConfigError, EvalSetError, IndexAccessError, IndexCorruptError, IndexLockedError, IndexMismatchError,
     IndexNotFoundError, InputPathError, QuestionError, RagError,
 )
 from .retrieval import Filters
@@ -13,6 +13,6 @@ from .types import Answer, Citation, SentenceCheck
 
 __all__ = [
     "Assistant", "Answer", "Citation", "SentenceCheck", "Settings", "Filters",
-    "RagError", "BackendError", "ConfigError", "EvalSetError", "IndexCorruptError", "IndexLockedError",
+    "RagError", "BackendError", "ConfigError", "EvalSetError", "IndexAccessError", "IndexCorruptError", "IndexLockedError",
     "IndexMismatchError", "IndexNotFoundError", "InputPathError", "QuestionError",
 ]

@@ -8,11 +8,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import numpy as np
-
 from .chunking import split_sentences
 from .errors import QuestionError
-from .terms import content_terms, overlap
+from .terms import content_terms
 from .types import Citation, SentenceCheck
 
 NO_ANSWER = "The documents do not answer this question."
@@ -22,8 +20,6 @@ _MARKER = MARKER
 _ABSTAIN_PHRASES = re.compile(
     r"(do(es)? not (answer|contain|mention|say|provide|cover)|cannot answer|can't answer|no information|"
     r"not (stated|mentioned|specified|covered) in the (documents|sources))", re.IGNORECASE)
-# Supported when lexical and embedding agreement together pass this; set on the seed eval set.
-SUPPORT_THRESHOLD = 0.45
 _FOLLOW_UP = re.compile(
     r"\b(it|its|they|them|their|that|this|those|these|he|she|him|her|there|then|the same|such)\b", re.IGNORECASE)
 
@@ -32,6 +28,7 @@ def clean_question(question: str, max_chars: int) -> str:
     """Strip control characters and surrounding space; reject empty or over-long questions."""
     if not isinstance(question, str):
         raise QuestionError("The question must be text.")
+    question = _without_surrogates(question)
     cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in question)
     cleaned = re.sub(r"\s+", " ", cleaned).strip()
     if not cleaned:
@@ -42,6 +39,19 @@ def clean_question(question: str, max_chars: int) -> str:
             "Ask a shorter question."
         )
     return cleaned
+
+
+def _without_surrogates(text: str) -> str:
+    """Bytes that were not UTF-8 (a command line's surrogate escapes) decoded with U+FFFD instead.
+
+    Example: ``_without_surrogates("caf\\udce9") == "caf\ufffd"``
+    """
+    if not any("\ud800" <= ch <= "\udfff" for ch in text):
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates that escape no byte
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def marker_numbers(marker_body: str) -> list[int]:
@@ -116,46 +126,18 @@ def is_abstention(text: str) -> bool:
 
 
 def verify_citations(text: str, sources: list[Citation], embed) -> list[SentenceCheck]:
-    """Score every answer sentence against the passages it cites; flag those without support.
+    """Check every answer sentence against the passages it cites (claim-level: rag/verification.py).
 
-    Support = max over cited passages of 0.5 * lexical overlap + 0.5 * embedding similarity of the sentence
-    to the passage's best-matching sentence. ``embed(texts) -> unit vectors``.
+    ``embed(texts) -> unit vectors``. Returns one SentenceCheck per sentence; ``sources`` are not changed.
     """
-    by_number = {c.number: c for c in sources}
-    parsed = [(s, nums) for s, nums in parse_citations(text) if strip_markers(s)]
-    checks = []
-    for sentence, numbers in parsed:
-        claim = strip_markers(sentence)
-        scores = {n: round(_support(claim, by_number[n], embed), 4) for n in numbers if n in by_number}
-        best = max(scores.values(), default=0.0)
-        by_citation = {n: score >= SUPPORT_THRESHOLD for n, score in scores.items()}
-        checks.append(SentenceCheck(sentence, numbers, best, best >= SUPPORT_THRESHOLD, by_citation))
-    _mark_sources(sources, checks)
-    return checks
+    from .verification import verify_citations as verify  # it imports this module
 
-
-def _support(claim: str, source: Citation, embed) -> float:
-    if squash(claim) in squash(neutralise_markers(source.text)):
-        return 1.0  # quoted verbatim (the extractive answerer always does): no model call needed
-    terms = content_terms(claim)
-    lexical = overlap(terms, source.text) if terms else 0.0
-    passage_sentences = [source.text[s:e] for s, e in split_sentences(source.text)] or [source.text]
-    vectors = embed([claim] + passage_sentences)
-    similarity = float(np.max(vectors[1:] @ vectors[0]))
-    return 0.5 * lexical + 0.5 * max(similarity, 0.0)
+    return verify(text, sources, embed)
 
 
 def squash(text: str) -> str:
     """Lower-cased, whitespace collapsed: for comparing texts. Example: ``squash(" A\n b") == "a b"``"""
     return re.sub(r"\s+", " ", text).strip().lower()
-
-
-def _mark_sources(sources: list[Citation], checks: list[SentenceCheck]) -> None:
-    """A source is supported when it supports at least one sentence that cites it."""
-    for source in sources:
-        verdicts = [c.citation_supported[source.number] for c in checks if source.number in c.citation_supported]
-        if verdicts:
-            source.supported = any(verdicts)
 
 
 def condense_deterministic(question: str, history: list[tuple[str, str]] | None) -> str:

@@ -22,6 +22,10 @@ _ABBREVIATIONS = re.compile(
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # A single newline ends a unit when the line before it ends a sentence or is short (a heading, a list item).
 _SHORT_LINE = 60
+# An unbroken run of non-space characters longer than a chunk (a base64 blob, a 5 MB "word") is cut into
+# pieces of this many characters per token of the budget, before tokenizing: WordPiece reads a word over
+# 100 characters as one [UNK] token, so token counts alone would pack the whole run into one chunk.
+_RUN_CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
@@ -124,17 +128,36 @@ def _token_units(
     text: str, spans: list[tuple[int, int]], token_offsets: TokenOffsets, max_tokens: int,
 ) -> list[tuple[int, int, int]]:
     """(start, end, n_tokens) per sentence; over-long sentences are cut into max_tokens pieces."""
-    offsets = token_offsets([text[s:e] for s, e in spans]) if spans else []
+    pieces = _cut_long_runs(text, spans, max_tokens)
+    offsets = token_offsets([text[s:e] for s, e, _ in pieces]) if pieces else []
     units = []
-    for (start, end), sentence_offsets in zip(spans, offsets):
+    for (start, end, least), sentence_offsets in zip(pieces, offsets):
         if len(sentence_offsets) <= max_tokens:
-            units.append((start, end, max(1, len(sentence_offsets))))
+            units.append((start, end, max(1, least, len(sentence_offsets))))
             continue
         for k in range(0, len(sentence_offsets), max_tokens):
             piece = sentence_offsets[k:k + max_tokens]
             piece_end = start + piece[-1][1] if k + max_tokens < len(sentence_offsets) else end
             units.append((start + piece[0][0], piece_end, len(piece)))
     return units
+
+
+def _cut_long_runs(text: str, spans: list[tuple[int, int]], max_tokens: int) -> list[tuple[int, int, int]]:
+    """(start, end, least n_tokens) per span; runs of non-space characters longer than a chunk become
+    chunk-sized pieces that count as a full chunk each. Example: a 5,000,000-character word -> 7,813 pieces."""
+    size = max_tokens * _RUN_CHARS_PER_TOKEN
+    long_run = re.compile(r"\S{%d,}" % (size + 1))
+    pieces: list[tuple[int, int, int]] = []
+    for start, end in spans:
+        cursor = start
+        for match in (long_run.finditer(text, start, end) if end - start > size else ()):
+            pieces.extend((s, e, 0) for s, e in [_trim(text, cursor, match.start())] if e > s)
+            for at in range(match.start(), match.end(), size):
+                stop = min(at + size, match.end())
+                pieces.append((at, stop, -(-(stop - at) // _RUN_CHARS_PER_TOKEN)))
+            cursor = match.end()
+        pieces.extend((s, e, 0) for s, e in [_trim(text, cursor, end)] if e > s)
+    return pieces
 
 
 def _overlap_start(units: list[tuple[int, int, int]], i: int, j: int, overlap_tokens: int) -> int:

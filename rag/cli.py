@@ -1,11 +1,13 @@
-"""The ``rag`` command: ingest, ask, stats, eval, serve. Errors become a message and exit code 2.
+"""The ``rag`` command: ingest, ask, stats, verify, eval, serve. Errors become one line and an exit code (main).
 
 Example: ``rag ingest seeds && rag ask "When did China impose the controls?" --json``
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -41,6 +43,7 @@ def ingest(
     as_json: bool = JsonOption,
 ) -> None:
     """Add documents to the index; unchanged files are not embedded again."""
+    from .documents import display_path
     from .ingest import ingest as run_ingest
 
     settings = _settings(index)
@@ -55,23 +58,58 @@ def ingest(
     )
     for note in report.notes:
         typer.echo(f"note: {note}")
+    if report.instructions:
+        typer.echo(f"warning: {len(report.instructions)} document(s) hold text addressed to AI systems "
+                   "(marked: never quoted as an answer, labelled as data for LLMs):")
+        for marked in report.instructions:
+            typer.echo(f"  {marked['path']}: \"{marked['sentence']}\"")
     if report.skipped:
         typer.echo(f"Skipped {len(report.skipped)} file(s):")
         for skipped in report.skipped:
-            typer.echo(f"  {skipped.path}: {skipped.reason}")
+            typer.echo(f"  {display_path(skipped.path)}: {skipped.reason}")
+
+
+@app.command()
+def verify(index: Optional[Path] = IndexOption, as_json: bool = JsonOption) -> None:
+    """Check an index for damage (checksums, texts, spans, ids, counts); exit 2 when it is damaged."""
+    from .audit import audit
+
+    settings = _settings(index)
+    result = audit(settings.index, settings)
+    if as_json:
+        _emit(result)
+    else:
+        for problem in result["problems"]:
+            typer.echo(f"{problem['file']}: {problem['problem']}")
+        checked = ", ".join(f"{k} {v}" for k, v in result["checked"].items())
+        verdict = "sound" if result["sound"] else f"DAMAGED ({len(result['problems'])} problem(s))"
+        typer.echo(f"Index {settings.index} ({result['generation']}): {verdict}"
+                   + (f"; checked {checked}" if checked else ""))
+        if not result["sound"]:
+            typer.echo(f"Repair it with `rag ingest PATH... --index {settings.index}` (re-reads and re-embeds what is "
+                       f"damaged), or rebuild it with --rebuild.")
+    raise typer.Exit(0 if result["sound"] else 2)
 
 
 @app.command()
 def stats(index: Optional[Path] = IndexOption, as_json: bool = JsonOption) -> None:
     """Documents, chunks, model and size on disk of an index."""
+    from .documents import display_path
     from .index import Index
+    from .injection import first_marked
 
     settings = _settings(index)
-    figures = Index.load(settings.index, settings).stats(settings.index)
+    loaded = Index.load(settings.index, settings)
+    figures = loaded.stats(settings.index)
+    marked = [{"path": display_path(doc.paths[0]) if doc.paths else doc.doc_id, "count": len(doc.instructions),
+               "sentence": first_marked(doc.text, doc.instructions)}
+              for doc in loaded.documents.values() if doc.instructions]
     if as_json:
-        return _emit(figures)
+        return _emit({**figures, "marked": marked})
     for key, value in figures.items():
-        typer.echo(f"{key:>14}: {value}")
+        typer.echo(f"{key:>16}: {value}")
+    for item in marked:  # which documents hold text addressed to AI systems
+        typer.echo(f"{'marked':>16}: {item['path']}: \"{item['sentence']}\"")
 
 
 @app.command()
@@ -171,37 +209,95 @@ def serve() -> None:
 
 
 def main() -> None:
-    """Console entry point: RagError and bad settings become one readable line and exit code 2."""
+    """Console entry point. Exit codes: 0 done; 1 the eval gate failed or an unexpected error; 2 a usage
+    error, a RagError, a bad setting or a file-system problem (one line each); 130 interrupted (143 on SIGTERM).
+
+    Example: ``rag eval --baseline evals/baseline.json || echo "gate failed"``
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _STOPPED_BY.clear()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
+    try:
+        code = _run()
+    except KeyboardInterrupt:  # outside the command (while importing, say)
+        code = 130
+    if _STOPPED_BY or code == 130:
+        typer.echo("interrupted", err=True)
+        code = 128 + (_STOPPED_BY[0] if _STOPPED_BY else signal.SIGINT)
+    sys.exit(code)
+
+
+# The signal that stopped the command, if any: typer turns KeyboardInterrupt into a bare exit code.
+_STOPPED_BY: list[int] = []
+
+
+def _on_signal(signum: int, frame) -> None:
+    _STOPPED_BY.append(int(signum))
+    # Unwinds through `with`/`finally`: the index lock is released and a half-written generation removed.
+    raise KeyboardInterrupt
+
+
+def _run() -> int:
+    """Run the command; translate what it raises into a message on stderr and an exit code."""
     from pydantic import ValidationError
 
     try:
-        app(standalone_mode=False)
+        result = app(prog_name="rag", standalone_mode=False)  # returns typer.Exit's code (the eval gate)
     except RagError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        return 2
     except ValidationError as exc:
         problems = "; ".join(f"RAG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         typer.echo(f"error: invalid setting: {problems}", err=True)
-        sys.exit(2)
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+        return 2
+    except typer.TyperException as exc:  # click's usage errors (typer ships its own click): usage + message
+        exc.show() if hasattr(exc, "show") else typer.echo(f"Error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        return 1
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except OSError as exc:
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        typer.echo(os_error_line(exc), err=True)
+        return 2
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):  # usage errors: click's own message
-            exc.show()
-            sys.exit(exc.exit_code)
         if os.environ.get("RAG_DEBUG"):
             raise
         typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (set RAG_DEBUG=1 for the traceback)", err=True)
-        sys.exit(1)
+        return 1
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+# What we were trying to do, and what fixes it, per errno.
+_OS_PROBLEMS = {
+    errno.ENOSPC: ("write", "Free some space and try again."),
+    errno.EDQUOT: ("write", "Free some space or raise your disk quota and try again."),
+    errno.EROFS: ("write", "The file system is read-only; choose a writable folder (--index)."),
+    errno.EACCES: ("open", "Check its permissions, or choose another path."),
+    errno.EPERM: ("open", "Check its permissions, or choose another path."),
+    errno.ENOTDIR: ("use", "A part of the path is a file, not a folder; choose another path."),
+    errno.EISDIR: ("open", "It is a folder where a file was expected; choose another path."),
+    errno.ENOENT: ("find", "Check the path."),
+    errno.EMFILE: ("open", "Too many open files; raise the limit (ulimit -n) and try again."),
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line naming the path and the problem.
+
+    Example: ``os_error_line(OSError(28, "No space left on device", "/x/y"))``
+    -> ``"error: cannot write /x/y: No space left on device. Free some space and try again."``
+    """
+    verb, fix = _OS_PROBLEMS.get(exc.errno, ("use", ""))
+    problem = (exc.strerror or str(exc) or type(exc).__name__).rstrip(".")
+    where = f"cannot {verb} {exc.filename}" if exc.filename else f"file system error ({type(exc).__name__})"
+    return f"error: {where}: {problem}." + (f" {fix}" if fix else "")
 
 
 if __name__ == "__main__":

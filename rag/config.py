@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from .errors import ConfigError
 
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 ANSWERERS = ("extractive", "openai", "ollama")
@@ -62,6 +64,9 @@ class Settings(BaseSettings):
     port: int = 7860
     max_upload_mb: float = 20.0
 
+    # Seconds a writer waits for another writer's lock on the same index before giving up.
+    lock_timeout: float = 10.0
+
     @field_validator("top_k", "candidates", "chunk_tokens", "max_question_chars", "port", "embed_batch_size")
     @classmethod
     def _positive(cls, value: int) -> int:
@@ -69,11 +74,33 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 1")
         return value
 
+    @field_validator("max_file_mb", "max_upload_mb", "llm_timeout", "lock_timeout")
+    @classmethod
+    def _above_zero(cls, value: float) -> float:
+        if not value > 0:  # also refuses NaN
+            raise ValueError("must be greater than 0")
+        return value
+
+    @field_validator("chunk_overlap_tokens", "title_prefix_tokens", "llm_retries", "llm_temperature", "rrf_k")
+    @classmethod
+    def _zero_or_more(cls, value: float) -> float:
+        if not value >= 0:
+            raise ValueError("must not be negative")
+        return value
+
     @field_validator("dense_weight", "bm25_weight", "bm25_context_weight")
     @classmethod
     def _not_negative(cls, value: float) -> float:
-        if value < 0:
+        if not value >= 0:
             raise ValueError("must not be negative (0 turns that retriever off)")
+        return value
+
+    @field_validator("chunk_overlap_tokens")
+    @classmethod
+    def _overlap_below_chunk(cls, value: int, info: ValidationInfo) -> int:
+        chunk_tokens = info.data.get("chunk_tokens")  # declared above, so already validated
+        if chunk_tokens is not None and value >= chunk_tokens:
+            raise ValueError(f"must be smaller than RAG_CHUNK_TOKENS ({chunk_tokens})")
         return value
 
     @model_validator(mode="after")
@@ -97,4 +124,16 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments, then environment, then rag.toml.
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings, _toml_source(settings_cls))
+
+
+def _toml_source(settings_cls: type[BaseSettings]) -> PydanticBaseSettingsSource:
+    """rag.toml's values; a file that cannot be read or parsed is a ConfigError naming it and the line."""
+    path = Path(settings_cls.model_config.get("toml_file") or "rag.toml")
+    try:
+        return TomlConfigSettingsSource(settings_cls)
+    except ValueError as exc:  # tomllib.TOMLDecodeError says "... (at line 3, column 7)"; bad UTF-8 too
+        raise ConfigError(f"{path.resolve()} is not valid TOML: {exc}. Fix that line or remove the file.") from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read {path.resolve()}: {exc.strerror or exc}. Fix its permissions or remove it.") from exc

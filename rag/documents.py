@@ -19,7 +19,7 @@ from .metadata import text_metadata
 
 __all__ = [
     "SUPPORTED_SUFFIXES", "Document", "SkippedFile", "LoadReport", "SkipFile",
-    "discover_files", "load_file", "load_paths",
+    "discover_files", "load_file", "load_paths", "display_path", "safe_text",
 ]
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
@@ -40,6 +40,7 @@ class Document:
     size: int
     pages: list[tuple[int, int]] = field(default_factory=list)
     encoding: str | None = None
+    replaced: int = 0
 
     def page_at(self, offset: int) -> int | None:
         """The page holding char ``offset``, None for documents without pages. Example: ``doc.page_at(0) == 1``"""
@@ -69,6 +70,33 @@ class LoadReport:
     documents: list[Document]
     skipped: list[SkippedFile]
     notes: list[str]
+
+
+def display_path(path: str | Path) -> str:
+    """A path as people and JSON see it: undecodable bytes as U+FFFD, control characters escaped.
+
+    Paths themselves keep their exact bytes (``os.fsdecode`` surrogates) so files can still be opened.
+    Example: ``display_path(os.fsdecode(b"bad\\xffname.txt")) == "bad\ufffdname.txt"``
+    """
+    text = str(path)
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte (only a Python caller can make one)
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
+
+
+def safe_text(text: str) -> str:
+    """Text without lone surrogates or control characters, whitespace runs as one space (titles).
+
+    Example: ``safe_text("Bad\\udcffname\\n") == "Bad\ufffdname"``
+    """
+    text = text.encode("utf-8", "surrogateescape" if _only_escapes(text) else "replace").decode("utf-8", "replace")
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def _only_escapes(text: str) -> bool:
+    return all("\udc80" <= ch <= "\udcff" for ch in text if "\ud800" <= ch <= "\udfff")
 
 
 def discover_files(paths: list[str | Path]) -> tuple[list[Path], list[SkippedFile]]:
@@ -115,6 +143,11 @@ def _walk(root: Path, problems: list[SkippedFile]):
 
     for folder, dirnames, filenames in os.walk(root, onerror=unlistable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # Linked folders are listed, not followed: following could loop or leave the given tree.
+        for name in [d for d in dirnames if os.path.islink(os.path.join(folder, d))]:
+            dirnames.remove(name)
+            problems.append(SkippedFile(str(Path(folder, name).absolute()),
+                                        "symbolic link to a folder, not followed (ingest its target to include it)"))
         for name in sorted(filenames):
             if not name.startswith("."):
                 yield Path(folder) / name
@@ -189,26 +222,27 @@ def _document(path: Path, size: int, extracted: Extracted) -> Document:
     """Fill title, date and URL (format metadata first, then the text's own header), hash the text."""
     text = extracted.text
     stated = text_metadata(text, markdown=path.suffix.lower() in MARKDOWN_SUFFIXES)
-    title = extracted.title or stated.title or humanise_stem(path.stem)
+    title = safe_text(extracted.title or stated.title or humanise_stem(safe_text(path.stem)) or "Untitled")
     content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return Document(
         doc_id=content_hash[:16],
         content_hash=content_hash,
         text=text,
         path=str(path.resolve()),
-        title=" ".join(title.split())[:MAX_TITLE_CHARS],
+        title=title[:MAX_TITLE_CHARS],
         date=extracted.date or stated.date,
         url=extracted.url or stated.url,
         size=size,
         pages=list(extracted.pages),
         encoding=extracted.encoding,
+        replaced=extracted.replaced,
     )
 
 
 def humanise_stem(stem: str) -> str:
     """A file name as a title. Example: ``humanise_stem("annual_report-2024") == "Annual report 2024"``"""
     words = " ".join(re.split(r"[_\-\s]+", stem)).strip() or stem
-    return words[0].upper() + words[1:] if words.islower() else words
+    return words[:1].upper() + words[1:] if words.islower() else words
 
 
 def load_paths(paths: list[str | Path], max_file_mb: float = 50.0) -> LoadReport:
@@ -229,6 +263,8 @@ def load_paths(paths: list[str | Path], max_file_mb: float = 50.0) -> LoadReport
             skipped.append(SkippedFile(str(path), f"cannot read: {type(exc).__name__}: {exc}"))
             continue
         if document.encoding:
-            notes.append(f"{path}: not valid UTF-8, decoded as {document.encoding}")
+            notes.append(f"{display_path(path)}: not valid UTF-8, decoded as {document.encoding}")
+        if document.replaced:
+            notes.append(f"{display_path(path)}: {document.replaced} invalid UTF-8 byte(s) shown as \ufffd")
         documents.append(document)
     return LoadReport(documents=documents, skipped=skipped, notes=notes)

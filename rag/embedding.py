@@ -45,6 +45,7 @@ class Embedder:
         self._fast: NumpyEncoder | None | bool = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()  # guards _cache only; never held while encoding
 
     @property
     def fast(self) -> "NumpyEncoder | None":
@@ -96,18 +97,34 @@ class Embedder:
 
 
     def encode_cached(self, texts: list[str]) -> np.ndarray:
-        """Like encode, remembering recent texts (passage sentences recur across questions)."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        """Like encode, remembering the CACHE_SIZE most recently used texts (passage sentences recur
+        across questions). Thread-safe. Example: ``embedder.encode_cached(["tea"]).shape  # (1, 384)``"""
+        if not texts:
+            return self.encode([])
+        found: dict[str, np.ndarray] = {}
+        with self._cache_lock:
+            for text in dict.fromkeys(texts):
+                if text in self._cache:
+                    self._cache.move_to_end(text)  # a hit counts as a use: least recently used goes first
+                    found[text] = self._cache[text]
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            for text, vector in zip(missing, self.encode(missing)):
-                self._cache[text] = vector
-            while len(self._cache) > self.CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return np.vstack([self._cache[t] for t in texts]) if texts else self.encode([])
+            # Encoded outside the lock so other threads keep answering; a text two threads encode at once
+            # gets the same vector either way, and the last write wins.
+            found.update(zip(missing, self.encode(missing)))
+            with self._cache_lock:
+                for text in missing:
+                    self._cache[text] = found[text]
+                    self._cache.move_to_end(text)
+                while len(self._cache) > self.CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        # Read from this call's own results: eviction above may already have dropped some of them.
+        return np.vstack([found[t] for t in texts])
 
     def clear_cache(self) -> None:
         """Forget remembered vectors (benchmarks measure cold questions)."""
-        self._cache.clear()
+        with self._cache_lock:
+            self._cache.clear()
 
     def _encode_fast(self, texts: list[str]) -> np.ndarray:
         if len(texts) > 4:

@@ -29,6 +29,10 @@ class IndexMismatchError(RagError):
     """The index was built with another embedding model, dimension or format version."""
 
 
+class IndexAccessError(RagError):
+    """The index folder or a file in it cannot be read or written: permissions, a full or read-only disk."""
+
+
 class IndexLockedError(RagError):
     """Another process is writing to the same index."""
 

@@ -6,6 +6,7 @@ Example: ``index = Index.load(Path("indexes/default"), settings); index.stats()`
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,8 +17,10 @@ from .chunking import SPLITTER_VERSION, Chunk, vector_id
 from .config import Settings
 from .documents import page_at
 from .errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
+from .injection import find_instructions, overlaps
+from .integrity import CHECKSUMS, check_structure, read_manifest, seal, verify_files
 from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chunk_texts, context_texts
-from .storage import current_generation, write_generation
+from .storage import access_error, current_generation, write_generation
 from .vectorstore import FaissStore
 
 FORMAT_VERSION = 1
@@ -41,6 +44,8 @@ class StoredDocument:
     date: str | None = None
     url: str | None = None
     pages: list[tuple[int, int]] = field(default_factory=list)
+    # Char spans of text addressed to AI systems (rag/injection.py), found at ingest.
+    instructions: list[tuple[int, int]] = field(default_factory=list)
 
     def page_at(self, offset: int) -> int | None:
         return page_at(self.pages, offset)
@@ -71,9 +76,9 @@ class Index:
 
     @property
     def needs_save(self) -> bool:
-        """True when the saved generation lacked an up-to-date context index (built in memory on load):
-        the next ingest saves one, even when no file changed."""
-        return self.manifest.get("context_keyword") != CONTEXT_SETTINGS
+        """True when the saved generation lacked an up-to-date context index (built in memory on load) or
+        checksums (written before they existed): the next ingest saves one, even when no file changed."""
+        return self.manifest.get("context_keyword") != CONTEXT_SETTINGS or CHECKSUMS not in self.manifest
 
     def rebuild_keyword_indexes(self) -> None:
         """BM25 over each chunk and over each chunk's context, from the current documents and chunks."""
@@ -104,10 +109,13 @@ class Index:
     def load(cls, index_dir: Path, settings: Settings) -> "Index":
         """Load the live generation; fails clearly on a missing, corrupt or mismatched index."""
         folder = current_generation(index_dir)
-        manifest = _read_json(folder / MANIFEST)
+        manifest = read_manifest(folder)
+        verify_files(folder, manifest)  # before anything is read: damage is an error, never an answer
         check_compatible(manifest, settings, index_dir)
         documents = {d.doc_id: d for d in _read_documents(folder / DOCUMENTS)}
+        _check_count(folder / DOCUMENTS, "documents", len(documents), manifest.get("document_count"))
         chunks = _read_chunks(folder / CHUNKS, documents)
+        _check_count(folder / CHUNKS, "chunks", len(chunks), manifest.get("chunk_count"))
         store = FaissStore.load(folder / FaissStore.FILE)
         if len(store) != len(chunks) or store.dimension != manifest["dimension"]:
             raise IndexCorruptError(
@@ -115,23 +123,27 @@ class Index:
                 f"{store.dimension} but the docstore lists {len(chunks)} chunks. {REBUILD_HINT}"
             )
         keyword = KeywordIndex.load(folder / KEYWORD_DIR, len(chunks))
-        return cls(manifest, documents, chunks, store, keyword, _load_context_keyword(folder, manifest, len(chunks)))
+        index = cls(manifest, documents, chunks, store, keyword, _load_context_keyword(folder, manifest, len(chunks)))
+        check_structure(index, folder)
+        return index
 
     def save(self, index_dir: Path) -> Path:
         """Persist as a new generation (atomic). Call under IndexLock."""
         self.manifest["context_keyword"] = CONTEXT_SETTINGS
+        # Row counts as written: a file that loses rows is named, not the next file that refers to them.
+        self.manifest["document_count"], self.manifest["chunk_count"] = len(self.documents), len(self.chunks)
 
         def write(folder: Path) -> None:
-            (folder / MANIFEST).write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
             with open(folder / DOCUMENTS, "w", encoding="utf-8") as handle:
                 for doc in self.documents.values():
-                    handle.write(json.dumps(asdict(doc), ensure_ascii=False) + "\n")
+                    handle.write(_json_line(asdict(doc)))
             with open(folder / CHUNKS, "w", encoding="utf-8") as handle:
                 for c in self.chunks:
                     handle.write(json.dumps([c.chunk_id, c.doc_id, c.position, c.start, c.end, c.n_tokens]) + "\n")
             self.store.save(folder / FaissStore.FILE)
             self.keyword.save(folder / KEYWORD_DIR)
             self.context_keyword.save(folder / CONTEXT_KEYWORD_DIR)
+            seal(folder, self.manifest)  # the manifest last, with the checksum of every file above
 
         return write_generation(index_dir, write)
 
@@ -146,6 +158,10 @@ class Index:
             "format_version": self.manifest["format_version"],
             "size_bytes": size,
             "index_dir": str(index_dir) if index_dir else None,
+            # Text addressed to AI systems: never quoted as an answer, labelled for LLMs (rag/injection.py).
+            "marked_documents": sum(1 for doc in self.documents.values() if doc.instructions),
+            "marked_chunks": sum(1 for c in self.chunks
+                                 if overlaps(self.documents[c.doc_id].instructions, c.start, c.end)),
         }
 
     def chunk_vectors(self, positions: list[int]) -> np.ndarray:
@@ -188,6 +204,23 @@ def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> Non
         )
 
 
+def _json_line(row: dict) -> str:
+    """One JSON line, non-ASCII text kept readable; lone surrogates (file names that are not UTF-8) escaped,
+    since they cannot be written as UTF-8 but ``json.loads`` reads ``\\udcff`` back exactly."""
+    line = json.dumps(row, ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line) + "\n"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_count(path: Path, what: str, found: int, expected: int | None) -> None:
+    """Blame the file that lost rows, not the next one that refers to them."""
+    if expected is not None and found != expected:
+        raise IndexCorruptError(
+            f"The index file {path} lists {found} {what}, the manifest {expected}. {REBUILD_HINT}")
+
+
 @contextmanager
 def _index_file(path: Path):
     """Turn a missing or undecodable index file into an IndexCorruptError that names it."""
@@ -195,6 +228,8 @@ def _index_file(path: Path):
         yield
     except FileNotFoundError as exc:
         raise IndexCorruptError(f"The index file {path} is missing. {REBUILD_HINT}") from exc
+    except OSError as exc:
+        raise access_error(exc, path) or exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). {REBUILD_HINT}") from exc
 
@@ -212,9 +247,16 @@ def _read_jsonl(path: Path):
 
 def _read_documents(path: Path) -> list[StoredDocument]:
     try:
-        return [StoredDocument(**{**row, "pages": [tuple(p) for p in row.get("pages", [])]}) for _, row in _read_jsonl(path)]
+        return [_stored_document(row) for _, row in _read_jsonl(path)]
     except TypeError as exc:
         raise IndexCorruptError(f"The index file {path} has unexpected fields ({exc}).") from exc
+
+
+def _stored_document(row: dict) -> StoredDocument:
+    """One documents.jsonl row; a row written before instruction spans were stored gets them found now."""
+    spans = row["instructions"] if "instructions" in row else find_instructions(row.get("text") or "")
+    return StoredDocument(**{**row, "pages": [tuple(p) for p in row.get("pages", [])],
+                             "instructions": [tuple(s) for s in spans]})
 
 
 def _read_chunks(path: Path, documents: dict[str, StoredDocument]) -> list[Chunk]:

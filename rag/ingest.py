@@ -16,10 +16,12 @@ import numpy as np
 
 from .chunking import Chunk, chunk_text, vector_id
 from .config import Settings
-from .documents import Document, SkippedFile, load_paths
+from .documents import Document, SkippedFile, display_path, load_paths
 from .embedding import Embedder, get_embedder
 from .errors import ConfigError, IndexMismatchError
 from .index import Index, StoredDocument, chunker_settings
+from .injection import find_instructions, first_marked
+from .repair import open_for_ingest
 from .storage import IndexLock, has_index
 
 
@@ -31,9 +33,12 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # damaged in the index, read and embedded again
     duplicates: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Documents holding text addressed to AI systems: {"path", "sentence" (the first, shortened), "count"}.
+    instructions: list[dict] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_removed: int = 0
     tokens_embedded: int = 0
@@ -42,8 +47,11 @@ class IngestReport:
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
+        """Plain data for JSON and the UI; paths in their display form (no undecodable bytes)."""
         data = asdict(self)
-        data["skipped"] = [{"path": s.path, "reason": s.reason} for s in self.skipped]
+        for key in ("added", "updated", "removed", "unchanged", "repaired", "duplicates"):
+            data[key] = [display_path(p) for p in data[key]]
+        data["skipped"] = [{"path": display_path(s.path), "reason": s.reason} for s in self.skipped]
         return data
 
 
@@ -51,20 +59,25 @@ def ingest(paths: list[str | Path], index_dir: Path, settings: Settings, prune: 
            rebuild: bool = False, progress: bool = False) -> tuple[IngestReport, Index]:
     """Bring the index at ``index_dir`` in step with ``paths``; returns the report and the new index."""
     started = time.perf_counter()
+    repair = None
     loaded = load_paths(paths, max_file_mb=settings.max_file_mb)
     embedder = get_embedder(settings.embed_model, settings.embed_batch_size)
     _check_chunk_budget(settings, embedder)
     report = IngestReport(skipped=loaded.skipped, notes=loaded.notes)
-    with IndexLock(index_dir):
+    with IndexLock(index_dir, timeout=settings.lock_timeout):
         if rebuild or not has_index(index_dir):
             current = Index.empty(settings, embedder.dimension)
         else:
-            current = Index.load(index_dir, settings)
+            current, repair = open_for_ingest(index_dir, settings)
             _check_same_chunker(current, settings, index_dir)
-        changed = _apply(current, loaded.documents, paths, prune, report, embedder, settings, progress)
-        if changed or rebuild or current.needs_save or not has_index(index_dir):
+        documents = loaded.documents + (repair.extra(loaded.documents) if repair else [])
+        changed = _apply(current, documents, paths, prune, report, embedder, settings, progress)
+        if repair:  # a repaired index is saved even when no file changed
+            repair.account(report)
+        if changed or repair or rebuild or current.needs_save or not has_index(index_dir):
             current.save(index_dir)
     report.documents, report.chunks = len(current.documents), len(current.chunks)
+    report.instructions = _marked(loaded.documents, current)
     report.seconds = round(time.perf_counter() - started, 3)
     return report, current
 
@@ -103,6 +116,7 @@ def _apply(index: Index, documents: list[Document], paths: list[str | Path], pru
         if vanished:
             report.notes.append(f"{len(vanished)} indexed file(s) under these folders no longer exist and are "
                                 "still answered from; ingest again with --prune to remove them.")
+    report.removed += _drop_unusable(by_path, report)
     live_ids = {h[:16] for h in by_path.values()}
     removed_ids = [doc_id for doc_id in index.documents if doc_id not in live_ids]
     report.chunks_removed = _remove_documents(index, removed_ids)
@@ -126,6 +140,30 @@ def _prune(by_path: dict[str, str], paths: list[str | Path], present: set[str], 
     for path in gone:
         del by_path[path]
     return sorted(gone)
+
+
+def _drop_unusable(by_path: dict[str, str], report: IngestReport) -> list[str]:
+    """Indexed files that are still there but can no longer be used (now empty, binary, unreadable, too
+    large): their old content is no longer a source. Vanished files are left to --prune."""
+    dropped = []
+    for skipped in report.skipped:
+        path = str(Path(skipped.path).resolve())
+        if path in by_path and skipped.reason != "disappeared during ingest" and Path(path).is_file():
+            del by_path[path]
+            dropped.append(path)
+            report.notes.append(f"{display_path(path)}: removed from the index: now {skipped.reason}")
+    return dropped
+
+
+def _marked(documents: list[Document], index: Index) -> list[dict]:
+    """The given files whose stored text is addressed to AI systems, with the first such sentence."""
+    found = []
+    for doc in documents:
+        stored = index.documents.get(doc.doc_id)
+        if stored is not None and stored.instructions:
+            found.append({"path": display_path(doc.path), "count": len(stored.instructions),
+                          "sentence": first_marked(stored.text, stored.instructions)})
+    return found
 
 
 def _under(by_path: dict[str, str], paths: list[str | Path]) -> list[str]:
@@ -180,7 +218,7 @@ def _embed_documents(index: Index, docs: list[Document], embedder: Embedder, set
         texts.extend(prefix + c.text for c in chunks)
         index.documents[doc.doc_id] = StoredDocument(
             doc.doc_id, doc.content_hash, doc.title, doc.text, doc.size, [doc.path], doc.date, doc.url,
-            list(doc.pages),
+            list(doc.pages), instructions=find_instructions(doc.text),
         )
     vectors = embed_sorted(embedder, texts, progress)
     index.store.add(np.array([vector_id(c.chunk_id) for c in new_chunks], dtype=np.int64), vectors)

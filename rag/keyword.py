@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import REBUILD_HINT, IndexCorruptError
+from .storage import access_error
 from .terms import stemmer
 
 if TYPE_CHECKING:
@@ -60,13 +61,41 @@ class KeywordIndex:
         try:
             retriever = bm25s.BM25.load(str(path), mmap=False)
             stored = int(retriever.scores["num_docs"])
+        except PermissionError as exc:
+            raise access_error(exc, Path(exc.filename or path)) or exc
         except Exception as exc:
             raise IndexCorruptError(
                 f"The keyword index in {path} is corrupt or missing ({exc}). {REBUILD_HINT}") from exc
         if stored != size:
             raise IndexCorruptError(
                 f"The keyword index in {path} holds {stored} chunks, the docstore {size}. {REBUILD_HINT}")
-        return cls(retriever, size)
+        index = cls(retriever, size)
+        problem = index.structure_problem(size)
+        if problem:
+            raise IndexCorruptError(f"The keyword index in {path} is corrupt ({problem}). {REBUILD_HINT}")
+        return index
+
+    def structure_problem(self, size: int) -> str | None:
+        """What makes this index unusable over ``size`` chunks (a chunk id or term id out of range, broken
+        offsets, scores that are not finite), or None. Example: ``KeywordIndex.build(["a b"]).structure_problem(1)``"""
+        if not self.size:
+            return None
+        scores, vocab = self._retriever.scores, self._retriever.vocab_dict
+        data, indices, indptr = (np.asarray(scores[k]) for k in ("data", "indices", "indptr"))
+        if self.size != size or int(scores["num_docs"]) != size:
+            return f"it holds {int(scores['num_docs'])} chunks, the docstore {size}"
+        if indptr.ndim != 1 or not len(indptr) or indptr[0] != 0 or indptr[-1] != len(indices) \
+                or len(indices) != len(data) or np.any(np.diff(indptr) < 0):
+            return "its term offsets are inconsistent"
+        if len(indices) and (indices.min() < 0 or indices.max() >= size):
+            return f"a chunk id lies outside 0..{size - 1}"
+        # bm25s appends an empty token "" after the last scored term; no query ever looks it up.
+        terms = np.fromiter((i for t, i in vocab.items() if t), np.int64)
+        if len(terms) and (terms.min() < 0 or terms.max() >= len(indptr) - 1):
+            return "a term id lies outside the term table"
+        if not np.all(np.isfinite(data)):
+            return "a score is not finite"
+        return None
 
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -74,6 +103,26 @@ class KeywordIndex:
             self._retriever.save(str(path))
         else:
             (path / _EMPTY).touch()
+
+    def same_as(self, other: "KeywordIndex") -> bool:
+        """Same chunks, terms and scores (``rag verify`` compares a saved index with one rebuilt)."""
+        if self.size != other.size or not self.size:
+            return self.size == other.size
+        mine, theirs = self._canonical(), other._canonical()
+        return mine[0] == theirs[0] and all(np.array_equal(a, b) for a, b in zip(mine[1:], theirs[1:]))
+
+    def _canonical(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(terms, term rank, chunk, score) per stored score, in term-name order: bm25s numbers terms in
+        a different order in every process, so two equal indexes differ in their raw arrays."""
+        vocab, scores = self._retriever.vocab_dict, self._retriever.scores
+        indptr = np.asarray(scores["indptr"])
+        terms = sorted(t for t, i in vocab.items() if i < len(indptr) - 1)
+        rank_of = np.zeros(len(indptr) - 1, np.int64)
+        rank_of[[vocab[t] for t in terms]] = np.arange(len(terms))
+        rank = rank_of[np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))]
+        chunk = np.asarray(scores["indices"])
+        order = np.lexsort((chunk, rank))
+        return terms, rank[order], chunk[order], np.asarray(scores["data"])[order]
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(chunk positions, scores) of the top-k chunks that share a term with the query."""

@@ -26,6 +26,12 @@ class Citation:
     # Filled by citation verification: whether the sentences citing it are supported by it.
     supported: bool | None = None
     support_score: float | None = None
+    # Char spans within ``text`` of the sentence(s) that support the answer sentences citing this source
+    # (what the UI highlights); empty when nothing in the passage supports them.
+    evidence: list[tuple[int, int]] = field(default_factory=list)
+    # Char spans within ``text`` holding text addressed to AI systems (see rag/injection.py): never quoted
+    # as an answer, labelled in the LLM prompt, warned about in the UI.
+    instructions: list[tuple[int, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field."""
@@ -42,6 +48,10 @@ class SentenceCheck:
     supported: bool
     # Per cited source number: does that passage support this sentence?
     citation_supported: dict[int, bool] = field(default_factory=dict)
+    # Why the sentence is unsupported, in words ("the passage does not mention 2024"); empty when supported.
+    reason: str = ""
+    # Per cited source number: char spans within that source's text of the supporting sentence(s).
+    evidence: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 @dataclass

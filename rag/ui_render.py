@@ -7,14 +7,16 @@ Example: ``render_answer(answer, key="m2")  # '<div class="rag-answer">... <a cl
 """
 from __future__ import annotations
 
+import errno
 import re
+import socket
 from collections.abc import Iterable
 from html import escape
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from urllib.parse import urlsplit
 
 from .answering import MARKER, marker_numbers, strip_markers
-from .types import Answer, Citation, SentenceCheck
+from .types import Answer, Citation
 
 # Same marker shapes the answering module accepts: [1], [1, 3], [1][2], [2-4].
 _MARKER = MARKER
@@ -23,6 +25,9 @@ _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[\d)")
 UPLOAD_TYPES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 UNSUPPORTED_TIP = "This sentence's citation could not be verified against the cited passage."
+INSTRUCTIONS_LABEL = "contains text addressed to AI systems"
+INSTRUCTIONS_TIP = ("Part of this passage gives orders to AI assistants (possible prompt injection). It is treated "
+                    "as data: never quoted as an answer and never followed.")
 
 
 def attr(value: object) -> str:
@@ -112,8 +117,19 @@ def highlight_passage(passage: str, sentences: Iterable[str]) -> str:
     spans = find_spans(passage, (strip_markers(s) for s in sentences))
     if not spans:
         return f'<mark class="rag-whole">{text_html(passage)}</mark>'
+    return mark_spans(passage, spans)
+
+
+def mark_spans(passage: str, spans: Iterable[tuple[int, int]]) -> str:
+    """Escaped passage with the given char spans wrapped in ``<mark>`` (out-of-range parts ignored).
+
+    Example: ``mark_spans("A. B.", [(3, 5)]) == "A. <mark>B.</mark>"``
+    """
     out, pos = [], 0
-    for start, end in spans:
+    for start, end in sorted((max(0, s), min(len(passage), e)) for s, e in spans):
+        start = max(start, pos)
+        if end <= start:
+            continue
         out.append(text_html(passage[pos:start]))
         out.append(f"<mark>{text_html(passage[start:end])}</mark>")
         pos = end
@@ -138,24 +154,25 @@ def answer_body(answer: Answer, key: str, titles: dict[int, str]) -> str:
     """The answer text as HTML: escaped, ``[n]`` as badges, unverified sentences marked with a warning."""
     unsupported = [s for s in answer.sentences if not s.supported]
     spans = find_spans(answer.text, (s.sentence for s in unsupported))
+    reasons = {locate(answer.text, s.sentence): s.reason for s in unsupported if s.reason}
     out, pos = [], 0
     for start, end in spans:
         out.append(badge_markers(text_html(answer.text[pos:start]), key, titles))
         sentence = badge_markers(text_html(answer.text[start:end]), key, titles)
-        out.append(f'<span class="rag-unsupported" title="{attr(UNSUPPORTED_TIP)}">{sentence}'
-                   f'<span class="rag-warn" title="{attr(UNSUPPORTED_TIP)}" aria-label="unverified">⚠</span></span>')
+        why = reasons.get((start, end))
+        tip = attr(f"{UNSUPPORTED_TIP} Why: {why}." if why else UNSUPPORTED_TIP)
+        out.append(f'<span class="rag-unsupported" title="{tip}">{sentence}'
+                   f'<span class="rag-warn" title="{tip}" aria-label="unverified">⚠</span></span>')
         pos = end
     out.append(badge_markers(text_html(answer.text[pos:]), key, titles))
-    missed = len(unsupported) - _count_found(answer.text, unsupported)
-    if missed > 0:
-        # Verification flagged a sentence we could not place in the text; say so rather than hide it.
-        out.append(f'<div class="rag-warn-note">⚠ {missed} sentence(s) could not be verified against '
-                   f"their sources.</div>")
+    unplaced = [s for s in unsupported if not locate(answer.text, s.sentence)]
+    if unplaced:
+        # Verification flagged a sentence we could not place in the text (such as text an LLM wrote after
+        # abstaining, which is dropped); say so rather than hide it.
+        why = "; ".join(dict.fromkeys(s.reason for s in unplaced if s.reason))
+        out.append(f'<div class="rag-warn-note">⚠ {len(unplaced)} sentence(s) could not be verified against '
+                   f"their sources{f' ({escape(why)})' if why else ''}.</div>")
     return "".join(out)
-
-
-def _count_found(text: str, checks: list[SentenceCheck]) -> int:
-    return sum(1 for s in checks if locate(text, s.sentence))
 
 
 def source_meta(citation: Citation) -> str:
@@ -168,6 +185,9 @@ def source_meta(citation: Citation) -> str:
     parts.append(f'<span class="rag-src-score">score {citation.score:.3f}</span>')
     if citation.supported is False:
         parts.append(f'<span class="rag-warn" title="{attr(UNSUPPORTED_TIP)}">⚠ unverified</span>')
+    if citation.instructions:
+        parts.append(f'<span class="rag-warn rag-injection" role="note" title="{attr(INSTRUCTIONS_TIP)}">'
+                     f"⚠ {escape(INSTRUCTIONS_LABEL)}</span>")
     return " · ".join(parts)
 
 
@@ -184,8 +204,14 @@ def source_links(citation: Citation) -> str:
 
 
 def render_source(citation: Citation, key: str, sentences: list[str], opened: bool = False) -> str:
-    """One source as a collapsible block: summary line, links, passage with the cited sentence marked."""
-    passage = highlight_passage(citation.text, sentences) if sentences else text_html(citation.text)
+    """One source as a collapsible block: summary line, links, passage with its evidence marked (the
+    sentences verification found supporting the answer; none when the citation failed verification)."""
+    if citation.evidence:
+        passage = mark_spans(citation.text, citation.evidence)
+    elif sentences and citation.supported is not False:  # not verified: mark where the sentence is quoted
+        passage = highlight_passage(citation.text, sentences)
+    else:
+        passage = text_html(citation.text)
     return (f'<details class="rag-source" id="{attr(source_id(key, citation.number))}"{" open" if opened else ""}>'
             f'<summary><b class="rag-src-num">[{citation.number}]</b> {source_meta(citation)}</summary>'
             f'{source_links(citation)}<blockquote class="rag-passage">{passage}</blockquote></details>')
@@ -282,6 +308,32 @@ def upload_problem(name: str, size_bytes: int, max_mb: float) -> str | None:
     return None
 
 
+def rejected_uploads(saved: Iterable[Path], skipped: Iterable) -> list[Path]:
+    """Saved uploads that the ingest skipped (binary, empty, unreadable), to be deleted again.
+
+    Example: ``rejected_uploads([Path("/up/a.txt")], [SkippedFile("/up/a.txt", "empty file")])``
+    """
+    rejected = {Path(s.path) for s in skipped}
+    return [path for path in saved if Path(path) in rejected]
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the chat cannot listen on ``host:port`` (in use, say), or None when it can.
+
+    Example: ``port_problem("127.0.0.1", 7860)  # "port 7860 is in use; set RAG_PORT ..." when taken``
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no clash
+            probe.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"port {port} is in use; set RAG_PORT to a free port (or stop the program using it)."
+        return f"cannot listen on {host}:{port} ({exc.strerror or exc}); set RAG_HOST and RAG_PORT."
+    return None
+
+
 def _count(value: object) -> int:
     return len(value) if isinstance(value, (list, tuple, set)) else int(value or 0)
 
@@ -297,4 +349,7 @@ def render_upload_report(report: dict, problems: list[str]) -> str:
     skipped = [f"{PurePath(s.get('path', '')).name}: {s.get('reason', 'skipped')}" for s in report.get("skipped", [])]
     for message in problems + skipped:
         lines.append(f'<div class="rag-upload-error">⚠ {escape(message)}</div>')
+    for marked in report.get("instructions", []):
+        lines.append(f'<div class="rag-upload-warn rag-injection">⚠ {escape(PurePath(marked["path"]).name)} '
+                     f'{escape(INSTRUCTIONS_LABEL)}: “{escape(marked["sentence"])}”</div>')
     return f'<div class="rag-upload">{"".join(lines)}</div>' if lines else ""

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import REBUILD_HINT, IndexCorruptError
+from .storage import access_error
 
 _CPU_THREADS = os.cpu_count() or 1
 
@@ -65,6 +66,12 @@ class FaissStore(VectorStore):
     def load(cls, path: Path) -> "FaissStore":
         import faiss
 
+        try:
+            open(path, "rb").close()  # faiss reports a permission problem as corruption; ask the OS first
+        except FileNotFoundError:
+            pass  # reported below, as faiss words it
+        except OSError as exc:
+            raise access_error(exc, path) or exc
         try:
             index = faiss.read_index(str(path))
         except Exception as exc:  # faiss raises RuntimeError with C++ text for truncated/corrupt files

@@ -50,3 +50,15 @@ def seed_assistant(seed_index_dir):
     from rag import Assistant, Settings
 
     return Assistant.open(seed_index_dir, Settings(index=seed_index_dir, answerer="extractive"))
+
+
+def write_unsealed_manifest(folder: Path, manifest: dict) -> None:
+    """Write an edited manifest as a version before checksums would have: no checksums, no manifest.sum
+    (tests use it to stand in for an index written by an older version)."""
+    import json
+
+    from rag.integrity import CHECKSUMS, MANIFEST, MANIFEST_SUM
+
+    manifest.pop(CHECKSUMS, None)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    (folder / MANIFEST_SUM).unlink(missing_ok=True)

@@ -52,3 +52,49 @@ def test_cache_returns_the_same_vectors():
     assert np.array_equal(first[0], again[1]) and np.array_equal(first[1], again[0])
     embedder.clear_cache()
     assert np.allclose(embedder.encode_cached(["tea"])[0], first[1], atol=1e-6)
+
+
+class _CountingEmbedder(Embedder):
+    """Deterministic vectors per text, slow enough that threads interleave; records the cache size."""
+
+    CACHE_SIZE = 8
+
+    def __init__(self):
+        super().__init__("unused")
+        self.largest = 0
+
+    def encode(self, texts, show_progress=False):
+        import time
+
+        self.largest = max(self.largest, len(self._cache))
+        time.sleep(0.001)
+        return np.stack([_vector(t) for t in texts]) if texts else np.zeros((0, 4), dtype=np.float32)
+
+
+def _vector(text: str) -> np.ndarray:
+    return np.array([len(text), sum(map(ord, text)), hash(text) % 997, 1.0], dtype=np.float32)
+
+
+def test_cache_is_a_thread_safe_lru_past_its_capacity():
+    from concurrent.futures import ThreadPoolExecutor
+
+    embedder = _CountingEmbedder()
+    texts = [f"sentence {i}" for i in range(40)]
+
+    def work(seed: int) -> bool:
+        ok = True
+        for step in range(60):
+            batch = [texts[(seed * 7 + step * j) % len(texts)] for j in range(1, 4)]
+            ok &= np.array_equal(embedder.encode_cached(batch), np.stack([_vector(t) for t in batch]))
+            embedder.largest = max(embedder.largest, len(embedder._cache))
+        return ok
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert all(pool.map(work, range(6)))
+    assert embedder.largest <= embedder.CACHE_SIZE
+    assert len(embedder._cache) == embedder.CACHE_SIZE
+    # A hit is refreshed: the text used last survives the next round of new texts.
+    embedder.encode_cached(["kept"])
+    for i in range(embedder.CACHE_SIZE + 3):
+        embedder.encode_cached([f"new {i}", "kept"])
+    assert "kept" in embedder._cache and "new 0" not in embedder._cache

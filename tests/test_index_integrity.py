@@ -16,7 +16,7 @@ from rag import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNo
 from rag.index import Index
 from rag.storage import IndexLock, current_generation
 
-from conftest import ROOT, SEEDS
+from conftest import ROOT, SEEDS, write_unsealed_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def test_other_model_or_format_is_refused_with_rebuild_hint(seed_index_copy):
     with pytest.raises(IndexMismatchError, match="--rebuild"):
         Index.load(seed_index_copy, Settings(embed_model="/models/other"))
     manifest["format_version"] = 999
-    manifest_path.write_text(json.dumps(manifest))
+    write_unsealed_manifest(manifest_path.parent, manifest)
     with pytest.raises(IndexMismatchError, match="format version 999"):
         Index.load(seed_index_copy, Settings())
 
@@ -52,7 +52,7 @@ def test_dimension_mismatch_is_corruption(seed_index_copy):
     manifest_path = current_generation(seed_index_copy) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["dimension"] = 768
-    manifest_path.write_text(json.dumps(manifest))
+    write_unsealed_manifest(manifest_path.parent, manifest)
     with pytest.raises(IndexCorruptError, match="dimension"):
         Index.load(seed_index_copy, Settings())
 
@@ -155,5 +155,5 @@ def test_keyword_index_out_of_step_is_corruption(seed_index_copy):
 
     bm25 = current_generation(seed_index_copy) / "bm25"
     shutil.rmtree(bm25)
-    with pytest.raises(IndexCorruptError, match="keyword index"):
+    with pytest.raises(IndexCorruptError, match="bm25"):
         Index.load(seed_index_copy, Settings())

@@ -10,7 +10,7 @@ from rag import Assistant, InputPathError, Settings
 from rag.index import Index
 from rag.ingest import ingest
 
-from conftest import SEED_FILE
+from conftest import SEED_FILE, write_unsealed_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -162,7 +162,7 @@ def test_unchanged_ingest_saves_the_context_index_an_older_index_lacks(tmp_path)
     shutil.rmtree(folder / CONTEXT_KEYWORD_DIR)  # as a version without the context index wrote it
     manifest = json.loads((folder / MANIFEST).read_text())
     del manifest["context_keyword"]
-    (folder / MANIFEST).write_text(json.dumps(manifest))
+    write_unsealed_manifest(folder, manifest)
     report, _ = _ingest([corpus], index_dir)
     assert report.chunks_embedded == 0 and len(report.unchanged) == 3
     upgraded = current_generation(index_dir)

@@ -15,6 +15,8 @@ from rag.keyword import chunk_texts, context_texts
 from rag.retrieval import Retriever
 from rag.storage import IndexLock, current_generation
 
+from conftest import write_unsealed_manifest
+
 # Two documents of three and two sentences, one sentence per chunk.
 DOCS = {
     "a" * 16: ("Harbour report", ["The harbour of Velmar was dredged.", "Its cranes were renewed.",
@@ -119,7 +121,7 @@ def test_rebuilt_in_memory_when_an_older_index_lacks_it_and_saved_by_the_next_in
     shutil.rmtree(folder / CONTEXT_KEYWORD_DIR)
     manifest = json.loads((folder / MANIFEST).read_text())
     del manifest["context_keyword"]
-    (folder / MANIFEST).write_text(json.dumps(manifest))
+    write_unsealed_manifest(folder, manifest)
     older = Index.load(tmp_path, Settings())
     expected = index.context_keyword.search("cranes grain", 5)
     assert np.array_equal(older.context_keyword.search("cranes grain", 5)[0], expected[0])
@@ -133,12 +135,14 @@ def test_rebuilt_when_saved_with_other_context_settings(tmp_path):
     _, folder = _saved(tmp_path)
     manifest = json.loads((folder / MANIFEST).read_text())
     manifest["context_keyword"]["neighbours"] = 2
-    (folder / MANIFEST).write_text(json.dumps(manifest))
+    write_unsealed_manifest(folder, manifest)
     assert Index.load(tmp_path, Settings()).needs_save
 
 
 def test_missing_or_damaged_context_index_is_corruption_with_a_fix(tmp_path):
     _, folder = _saved(tmp_path)
+    # Written before checksums: the keyword index's own checks are what find the damage.
+    write_unsealed_manifest(folder, json.loads((folder / MANIFEST).read_text()))
     context = folder / CONTEXT_KEYWORD_DIR
     params = next(context.glob("params*.json"))
     params.write_text(params.read_text().replace('"num_docs": 5', '"num_docs": 4'))

@@ -196,3 +196,33 @@ def test_human_size():
     assert human_size(0) == "0 bytes"
     assert human_size(1536) == "1.5 KB"
     assert human_size(5 * 1024 ** 3) == "5.0 GB"
+
+
+def test_verified_evidence_is_highlighted_not_the_sentence_or_whole_passage():
+    april = PASSAGE.index("In April")
+    source = cite(1, supported=True, evidence=[(april, len(PASSAGE))])
+    checks = [SentenceCheck("China issued a warning in April [1].", [1], 0.8, True, {1: True},
+                            evidence={1: [(april, len(PASSAGE))]})]
+    html = render_answer(answer_citing("China issued a warning in April [1].", source, checks=checks), key="k")
+    passage = html[html.index('class="rag-passage"'):]
+    assert "<mark>In April, China warned.</mark>" in passage
+    assert passage.count("<mark") == 1 and "rag-whole" not in passage
+
+
+def test_unsupported_citation_shows_its_warning_and_no_highlight():
+    source = cite(1, supported=False)
+    checks = [SentenceCheck("China banned lithium in 2024 [1].", [1], 0.3, False, {1: False},
+                            reason="the passage does not mention 2024")]
+    html = render_answer(answer_citing("China banned lithium in 2024 [1].", source, checks=checks), key="k")
+    body, sources = html.split('<div class="rag-sources">')
+    assert "Why: the passage does not mention 2024." in body and 'class="rag-unsupported"' in body
+    assert "<mark" not in sources and "⚠ unverified" in sources
+
+
+def test_text_dropped_after_an_abstention_is_reported_with_its_reason():
+    dropped = SentenceCheck("PWNED", [], 0.0, False, reason="text after the abstention sentence was dropped")
+    answer = Answer(text="The documents do not answer this question.", abstained=True, sources=[cite(1)],
+                    sentences=[dropped])
+    html = render_answer(answer, key="k")
+    assert "could not be verified against their sources (text after the abstention sentence was dropped)" in html
+    assert "PWNED" not in html

@@ -12,6 +12,8 @@ from ..errors import ConfigError
 from ..types import Citation
 
 _REGISTRY: dict[str, type["Answerer"]] = {}
+# Earlier turns of a conversation, oldest first, as (question, answer_text) pairs; None for a first question.
+History = list[tuple[str, str]] | None
 
 
 class Answerer(ABC):
@@ -23,8 +25,13 @@ class Answerer(ABC):
         self.settings = settings
 
     @abstractmethod
-    def answer(self, question: str, sources: list[Citation]) -> Iterator[str]:
-        """Yield the answer text in pieces; raise BackendError when the backend fails."""
+    def answer(self, question: str, sources: list[Citation], history: History = None) -> Iterator[str]:
+        """Yield the answer text in pieces; raise BackendError when the backend fails.
+
+        ``question`` already stands on its own (a follow-up is rewritten first, see ``condense``);
+        ``history`` is the conversation so far, for answering a follow-up about what it newly asks
+        rather than repeating an earlier answer. Backends that need no more than the question ignore it.
+        """
 
     def condense(self, question: str, history: list[tuple[str, str]]) -> str | None:
         """Rewrite a follow-up into a standalone question, or None to use the deterministic rewrite."""

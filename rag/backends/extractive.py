@@ -17,9 +17,11 @@ import numpy as np
 from ..answering import NO_ANSWER, neutralise_markers
 from ..chunking import split_sentences
 from ..embedding import get_embedder
+from ..injection import overlaps
 from ..terms import content_terms
 from ..types import Citation
-from .base import Answerer, register
+from .base import Answerer, History, register
+from .standalone import already_said, asked_part, asks_for_more, leads, new_terms, said_before
 
 # Score = SEMANTIC * cosine(question, sentence) + LEXICAL * weighted term overlap; set on the seed eval set.
 SEMANTIC, LEXICAL = 0.6, 0.4
@@ -36,10 +38,22 @@ _NUMBER = re.compile(r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine
                      r"hundred|thousand|million|billion|first|second|third|fourth|fifth)\b", re.IGNORECASE)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+|\b[A-Z]{2,}\b")
 _URL_ONLY = re.compile(r"^\s*https?://\S+\s*$")
+_URL = re.compile(r"\bhttps?://|\bwww\.", re.IGNORECASE)
+# "Sources:", or "Sources on otters:" (then only with a link in it: "Sources close to the talks said:" is news).
+_SOURCE_LIST = re.compile(r"^\W*(?:sources?|references?|citations?|bibliography|further reading|see also|"
+                          r"(?:related |useful )?links?)\b(?P<about>[^.!?:]{0,80})\W*:", re.IGNORECASE)
 _SPECIFIC = re.compile(r"\b(\d[\d,.]*%?|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
                        r"\d+(st|nd|rd|th))\b", re.IGNORECASE)
 # A specific the question names (a year, an ordinal, a name) that the passage lacks: likely unanswerable.
 _CONSTRAINT_PENALTY = 0.25
+# A sentence an earlier answer quoted, when the follow-up asks about something it does not cover.
+REPEAT_PENALTY = 0.15
+# The least share of the term weight a follow-up's own terms get, against the earlier questions' terms
+# it was rewritten with (which otherwise outnumber them and pull the answer back to the last one).
+NEW_TERM_SHARE = 0.5
+# The part of a rewritten follow-up's meaning score taken from the follow-up as asked, without the appended
+# earlier questions. Both shares were set on the seed eval set's follow-up items.
+ASKED_SHARE = 0.5
 
 
 @dataclass
@@ -50,6 +64,12 @@ class Candidate:
     text: str
     score: float
     terms: set[str]
+    lead: str = ""  # the sentence before, quoted too, when this one opens by pointing back ("They ...")
+    said: bool = False  # an earlier answer in the conversation quoted it
+
+    @property
+    def quoted(self) -> list[str]:
+        return [self.lead, self.text] if self.lead else [self.text]
 
 
 @register("extractive")
@@ -60,17 +80,22 @@ class ExtractiveAnswerer(Answerer):
     def description(self) -> str:
         return "extractive (offline, quotes the documents)"
 
-    def answer(self, question: str, sources: list[Citation]) -> Iterator[str]:
-        chosen = self.select(question, sources)
+    def answer(self, question: str, sources: list[Citation], history: History = None) -> Iterator[str]:
+        chosen = self.select(question, sources, history)
         if not chosen:
             yield NO_ANSWER
             return
-        for i, candidate in enumerate(chosen):
-            yield ("" if i == 0 else " ") + cite(candidate.text, candidate.number)
+        quoted: set[str] = set()
+        for candidate in chosen:
+            for sentence in candidate.quoted:
+                if sentence not in quoted:  # a lead may be a chosen sentence too: quote it once
+                    yield ("" if not quoted else " ") + cite(sentence, candidate.number)
+                    quoted.add(sentence)
 
-    def select(self, question: str, sources: list[Citation]) -> list[Candidate]:
-        """The sentences that make the answer, best first; empty when the sources do not answer."""
-        candidates = self._score(question, sources)
+    def select(self, question: str, sources: list[Citation], history: History = None) -> list[Candidate]:
+        """The sentences that make the answer, best first; empty when the sources do not answer.
+        With ``history``, sentences an earlier answer quoted give way to ones about what is newly asked."""
+        candidates = self._score(question, sources, history)
         if not candidates:
             return []
         candidates.sort(key=lambda c: -c.score)
@@ -82,6 +107,8 @@ class ExtractiveAnswerer(Answerer):
         for candidate in candidates[1:]:
             if len(chosen) == MAX_SENTENCES or candidate.score < FOLLOW_RATIO * best.score:
                 break
+            if candidate.said:  # worth repeating only as the answer itself, never as an extra
+                continue
             gain = (candidate.terms & question_terms) - covered
             # A near-tie is kept even without new terms: it often holds the other half of the answer.
             if gain or candidate.score >= CLOSE_RATIO * best.score:
@@ -89,23 +116,30 @@ class ExtractiveAnswerer(Answerer):
                 covered |= gain
         return chosen
 
-    def _score(self, question: str, sources: list[Citation]) -> list[Candidate]:
+    def _score(self, question: str, sources: list[Citation], history: History = None) -> list[Candidate]:
         everything = "\n".join(c.title + "\n" + c.text for c in sources).lower()
-        sentences = [(c.number, neutralise_markers(c.text[s:e])) for c in sources for s, e in split_sentences(c.text)]
-        sentences = [(n, t) for n, t in sentences if len(t.split()) >= 4 and not _URL_ONLY.match(t)]
+        sentences, lead_of = _sentences(sources)
+        sentences = [(n, t) for n, t in sentences if len(t.split()) >= 4 and quotable(t)]
         # Overlapping chunks repeat sentences: keep each once, under its best-ranked source.
         sentences = list({t: (n, t) for n, t in reversed(sentences)}.values())[::-1]
         if not sentences:
             return []
         question_terms = content_terms(question)
         sentence_terms = [content_terms(t) for _, t in sentences]
+        known = set().union(*sentence_terms)
         weights = _local_idf(question_terms, sentence_terms)
+        fresh = new_terms(question, history) if history else set()
+        weights = _stress_new_terms(weights, fresh)
         embedder = get_embedder(self.settings.embed_model, self.settings.embed_batch_size)
         sentences, sentence_terms = _shortlist(sentences, sentence_terms, question, question_terms, weights, embedder)
-        cosines = embedder.encode_cached([t for _, t in sentences]) @ embedder.encode_cached([question])[0]
-        wanted = _answer_type(question)
+        asked = asked_part(question, history)
+        vectors = embedder.encode_cached([t for _, t in sentences])
+        cosines = vectors @ embedder.encode_cached([question])[0]
+        if asked != question and fresh:  # a follow-up with a topic of its own is judged on it as much as on context
+            cosines = (1 - ASKED_SHARE) * cosines + ASKED_SHARE * (vectors @ embedder.encode_cached([asked])[0])
+        wanted = _answer_type(asked)
         # Specifics the question names that no source mentions: no sentence here can answer it.
-        missing = sum(1 for c in _constraints(question) if not re.search(rf"\b{re.escape(c)}\b", everything))
+        missing = sum(1 for c in _constraints(asked) if not re.search(rf"\b{re.escape(c)}\b", everything))
         candidates = []
         for (number, text), cosine, terms in zip(sentences, cosines, sentence_terms):
             lexical = _weighted_overlap(question_terms, terms, weights)
@@ -114,8 +148,65 @@ class ExtractiveAnswerer(Answerer):
                 # The kind of answer asked for (a date, a number, a name) is there or not.
                 score += _TYPE_BONUS if wanted.search(_strip_question_words(text, question)) else -_TYPE_PENALTY
             score -= _CONSTRAINT_PENALTY * min(missing, 2)
-            candidates.append(Candidate(number, text, score, terms))
+            candidates.append(Candidate(number, text, score, terms, lead_of.get((number, text), "")))
+        if history:  # new terms no source has ('What prompted it?') cannot tell a repeat from an answer
+            _prefer_unsaid(candidates, question, history, {t: weights[t] for t in fresh & known})
         return candidates
+
+
+def _sentences(sources: list[Citation]) -> tuple[list[tuple[int, str]], dict[tuple[int, str], str]]:
+    """Every (number, sentence) of the sources, and for a sentence that points back, the one before it."""
+    sentences, lead_of = [], {}
+    for c in sources:
+        spans = split_sentences(c.text)
+        before = leads(c.text, spans)
+        for i, (s, e) in enumerate(spans):
+            if overlaps(c.instructions, s, e):
+                continue  # text addressed to AI systems (marked at ingest) is never quoted, whatever it says
+            text = neutralise_markers(c.text[s:e])
+            sentences.append((c.number, text))
+            if i in before and not overlaps(c.instructions, *before[i]):  # never quote text aimed at AIs
+                lead_of.setdefault((c.number, text), neutralise_markers(c.text[slice(*before[i])]))
+    return sentences, lead_of
+
+
+def _stress_new_terms(weights: dict[str, float], fresh: set[str]) -> dict[str, float]:
+    """Scale the follow-up's own terms up to at least NEW_TERM_SHARE of the total weight."""
+    own = sum(w for t, w in weights.items() if t in fresh)
+    rest = sum(weights.values()) - own
+    if not own or not rest:
+        return weights
+    scale = max(1.0, NEW_TERM_SHARE / (1 - NEW_TERM_SHARE) * rest / own)
+    return {t: w * scale if t in fresh else w for t, w in weights.items()}
+
+
+def _prefer_unsaid(candidates: list[Candidate], question: str, history: list[tuple[str, str]],
+                   fresh: dict[str, float]) -> None:
+    """Lower sentences an earlier answer quoted by the share of what the follow-up newly asks about
+    (``fresh`` terms, weighted) that they miss: 'What makes it void?' after the warranty sentence. A
+    follow-up with no new terms ('Why?') may rightly get the same sentence; 'What else ...?' never does."""
+    said, more, total = said_before(history), asks_for_more(question), sum(fresh.values())
+    for candidate in candidates:
+        if not already_said(candidate.text, said):
+            continue
+        candidate.said = True
+        if more:  # 'What else ...?': never the same again
+            candidate.score -= 1.0
+            continue
+        missed = (1 - sum(w for t, w in fresh.items() if t in candidate.terms) / total) if total else 0.0
+        candidate.score -= REPEAT_PENALTY * missed
+
+
+def quotable(sentence: str) -> bool:
+    """False for lines that state no fact: a bare URL, or a list of links or sources ("Sources: ...", two
+    URLs or more). A planted list of "sources" must not become the answer to "which sources report on
+    X?"; the answer's real sources are its citations.
+
+    Example: ``quotable("Sources: https://a.example/x, https://b.example/y") is False``
+    """
+    urls = len(_URL.findall(sentence))
+    label = _SOURCE_LIST.match(sentence)
+    return not (_URL_ONLY.match(sentence) or urls >= 2 or (label and (urls or not label.group("about"))))
 
 
 def cite(sentence: str, number: int) -> str:

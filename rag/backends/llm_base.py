@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import BackendError
 from ..prompts import NO_ANSWER, answer_messages, clean_rewrite, condense_messages
 from ..types import Citation
-from .base import Answerer
+from .base import Answerer, History
 
 # Answers are a few cited sentences; the cap stops a looping model from streaming forever.
 MAX_ANSWER_TOKENS = 1024
@@ -79,8 +79,9 @@ class LLMAnswerer(Answerer):
         """(status, server's message) when ``exc`` is the library's HTTP error, else None."""
         return None
 
-    def answer(self, question: str, sources: list[Citation]) -> Iterator[str]:
-        """Stream the model's answer; without sources it abstains without calling the server."""
+    def answer(self, question: str, sources: list[Citation], history: History = None) -> Iterator[str]:
+        """Stream the model's answer; without sources it abstains without calling the server. The
+        question comes already rewritten from ``history`` (by ``condense``), so the prompt needs no more."""
         if not sources:
             yield NO_ANSWER
             return

@@ -1,0 +1,172 @@
+"""``rag verify``: every check an index can be put through, each problem named with its file.
+
+Checksums of every file, the manifest's own checksum, each document's text against its content hash,
+each chunk's span inside its document, vector and keyword ids against the chunks, the keyword indexes
+against the docstore, and the counts the manifest records.
+
+Example: ``audit(Path("indexes/default"), Settings())["sound"]``
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import Chunk, vector_id
+from .config import Settings
+from .errors import IndexNotFoundError, RagError
+from .index import CHUNKS, CONTEXT_KEYWORD_DIR, DOCUMENTS, KEYWORD_DIR, check_compatible
+from .integrity import CHECKSUMS, MANIFEST, damaged_files, read_manifest, unrecorded_files
+from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chunk_texts, context_texts
+from .storage import CURRENT, current_generation
+from .vectorstore import FaissStore
+
+
+def audit(index_dir: Path, settings: Settings) -> dict:
+    """Check the index at ``index_dir``; ``problems`` lists ``{"file", "problem"}``, ``sound`` is True
+    when there are none. IndexNotFoundError when there is no index at all."""
+    result = {"index": str(index_dir), "generation": None, "sound": False, "problems": [], "checked": {}}
+    problems = result["problems"]
+    try:
+        folder = current_generation(index_dir)
+        result["generation"] = folder.name
+        manifest = read_manifest(folder)
+    except IndexNotFoundError:
+        raise
+    except RagError as exc:
+        problems.append({"file": CURRENT if "CURRENT" in str(exc) else MANIFEST, "problem": str(exc)})
+        return result
+    add = lambda file, problem: problems.append({"file": file, "problem": problem})  # noqa: E731
+    try:
+        check_compatible(manifest, settings, index_dir)
+    except RagError as exc:
+        add(MANIFEST, str(exc))
+    for name, problem in damaged_files(folder, manifest):
+        add(name, problem)
+    for name in unrecorded_files(folder, manifest):
+        add(name, "not recorded in the manifest")
+    documents = _documents(folder / DOCUMENTS, add)
+    chunks = _chunks(folder / CHUNKS, documents, add)
+    _manifest_counts(manifest, documents, chunks, add)
+    vectors = _vectors(folder / FaissStore.FILE, manifest, chunks, add)
+    _keywords(folder, manifest, documents, chunks, add)
+    recorded = manifest.get(CHECKSUMS)
+    result["checked"] = {"checksums": recorded is not None, "files": len(recorded) + 2 if recorded else 0,
+                         "documents": len(documents), "chunks": len(chunks), "vectors": vectors}
+    result["sound"] = not problems
+    return result
+
+
+def _documents(path: Path, add) -> dict:
+    """Documents whose line parses and whose text hashes to their recorded content hash."""
+    documents = {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        add(DOCUMENTS, f"unreadable ({exc.strerror or exc})")
+        return documents
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+            text, content_hash, doc_id = row["text"], row["content_hash"], row["doc_id"]
+            digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            add(DOCUMENTS, f"line {number} is not a valid document")
+            continue
+        if digest != content_hash or doc_id != digest[:16]:
+            add(DOCUMENTS, f"line {number} ({doc_id}): the text does not match its content hash")
+            continue
+        documents[doc_id] = row
+    return documents
+
+
+def _chunks(path: Path, documents: dict, add) -> list[tuple[str, str, int, int, int]]:
+    """(chunk_id, doc_id, position, start, end) of every chunk line that is well formed."""
+    chunks, positions = [], {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        add(CHUNKS, f"unreadable ({exc.strerror or exc})")
+        return chunks
+    for number, line in enumerate(lines, 1):
+        try:
+            chunk_id, doc_id, position, start, end, n_tokens = json.loads(line)
+            well_formed = chunk_id == f"{doc_id}-{position:05d}" and n_tokens > 0
+        except (ValueError, TypeError):
+            add(CHUNKS, f"line {number} is not a valid chunk")
+            continue
+        doc = documents.get(doc_id)
+        if not well_formed:
+            add(CHUNKS, f"line {number}: chunk id, position or token count do not agree")
+        elif doc is None:
+            add(CHUNKS, f"line {number}: chunk {chunk_id} names no sound document")
+        elif not 0 <= start < end <= len(doc["text"]):
+            add(CHUNKS, f"line {number}: chunk {chunk_id} spans {start}-{end}, outside its document's text")
+        chunks.append((chunk_id, doc_id, position, start, end))
+        positions.setdefault(doc_id, []).append(position)
+    for doc_id, found in positions.items():
+        if sorted(found) != list(range(len(found))):
+            add(CHUNKS, f"document {doc_id}: chunk positions are not 0..{len(found) - 1}")
+    for doc_id in set(documents) - set(positions):
+        add(CHUNKS, f"document {doc_id} has no chunks")
+    return chunks
+
+
+def _manifest_counts(manifest: dict, documents: dict, chunks: list, add) -> None:
+    by_path = manifest.get("documents", {})
+    referenced = {str(h)[:16] for h in by_path.values()}
+    for path in sorted(p for p, h in by_path.items() if str(h)[:16] not in documents):
+        add(MANIFEST, f"{path} is indexed but its document is missing from {DOCUMENTS}")
+    for doc_id in sorted(set(documents) - referenced):
+        add(DOCUMENTS, f"document {doc_id} is listed under no path in the manifest")
+    if "chunk_count" in manifest and manifest["chunk_count"] != len(chunks):
+        add(CHUNKS, f"{len(chunks)} chunks, the manifest records {manifest['chunk_count']}")
+
+
+def _vectors(path: Path, manifest: dict, chunks: list, add) -> int:
+    """Vector count, dimension, ids (one per chunk) and values (finite, unit length); returns the count."""
+    try:
+        store = FaissStore.load(path)
+    except RagError as exc:
+        add(FaissStore.FILE, str(exc))
+        return 0
+    if store.dimension != manifest.get("dimension"):
+        add(FaissStore.FILE, f"dimension {store.dimension}, the manifest records {manifest.get('dimension')}")
+    ids = np.sort(store.ids())
+    expected = np.sort(np.array([vector_id(c[0]) for c in chunks], dtype=np.int64))
+    if not np.array_equal(ids, expected):
+        add(FaissStore.FILE, f"{len(ids)} vector ids for {len(expected)} chunks; "
+                             f"{np.setdiff1d(ids, expected).size} name no chunk, "
+                             f"{np.setdiff1d(expected, ids).size} chunks have no vector")
+    for begin in range(0, len(ids), 65536):  # in blocks: bounded memory on large indexes
+        block = store.reconstruct(ids[begin:begin + 65536])
+        with np.errstate(all="ignore"):  # damaged values overflow: that is the finding, not a warning
+            norms = np.linalg.norm(block, axis=1)
+        if not np.all(np.isfinite(block)) or np.any(np.abs(norms - 1) > 0.01):
+            add(FaissStore.FILE, "a vector is not finite or not of unit length")
+            break
+    return len(store)
+
+
+def _keywords(folder: Path, manifest: dict, documents: dict, chunks: list, add) -> None:
+    """Both keyword indexes load, keep every id in range, and equal the ones the docstore gives."""
+    if len(chunks) != len({c[0] for c in chunks}) or not all(c[1] in documents for c in chunks):
+        return  # the docstore is already reported damaged: nothing sound to compare with
+    titles = {doc_id: row["title"] for doc_id, row in documents.items()}
+    texts = {doc_id: row["text"] for doc_id, row in documents.items()}
+    rows = [Chunk(c[0], c[1], c[2], c[3], c[4], 1, texts[c[1]][c[3]:c[4]]) for c in chunks]
+    expected = {KEYWORD_DIR: lambda: KeywordIndex.build(chunk_texts(rows, titles)),
+                CONTEXT_KEYWORD_DIR: lambda: KeywordIndex.build(context_texts(rows, titles, texts),
+                                                                k1=CONTEXT_K1, b=CONTEXT_B)}
+    if manifest.get("context_keyword") != CONTEXT_SETTINGS:
+        del expected[CONTEXT_KEYWORD_DIR]  # an older index: its context index is built in memory on open
+    for name, build in expected.items():
+        try:
+            saved = KeywordIndex.load(folder / name, len(chunks))
+        except RagError as exc:
+            add(name, str(exc))
+            continue
+        if not saved.same_as(build()):
+            add(name, "does not match the docstore's chunks")
