@@ -7,7 +7,11 @@ with ``rag.ingest``, exactly as a user's files would be. Documents longer than t
 chunked; in each retriever's list a document scores as its best chunk. The index is kept in ``--index``
 so later runs (another split, other settings that do not change chunking) reuse it.
 
-Usage: ``python bench/beir.py ../shared/benchmarks/scifact [--split test|train] [--index bench/out/scifact]``
+``--precision fp32,int8`` builds one index per encoder precision in the same run, reports each one's
+metrics and ingest time, and the cosine between the two vectors of every chunk (mean and minimum).
+
+Usage: ``python bench/beir.py ../shared/benchmarks/scifact [--split test|train] [--index bench/out/scifact]
+[--precision fp32,int8]``
 """
 from __future__ import annotations
 
@@ -26,14 +30,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.config import Settings  # noqa: E402
-from rag.embedding import get_embedder  # noqa: E402
-from rag.index import Index  # noqa: E402
-from rag.ingest import ingest  # noqa: E402
-from rag.retrieval import RETRIEVERS, Retriever  # noqa: E402
+from rag.config import Settings
+from rag.embedding import embedder_for
+from rag.index import Index
+from rag.ingest import ingest
+from rag.retrieval import RETRIEVERS, Retriever
 
 # BM25 only is both keyword indexes (the chunk, and the chunk with its neighbours) fused as the product does.
-MODES = {"dense": ("dense",), "bm25": ("bm25", "bm25_context"), "hybrid": RETRIEVERS}
+MODES = {"dense": ("dense",), "bm25": ("bm25", "bm25_context"), "hybrid": tuple(RETRIEVERS)}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -95,7 +99,7 @@ def evaluate(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> di
 
 def build_index(corpus_rows: list[dict], work: Path, settings: Settings) -> float:
     """Ingest the corpus (skipped when the index already holds it); returns seconds spent."""
-    files, index_dir = work / "files", work / "index"
+    files, index_dir = work / "files", index_folder(work, settings)
     started = time.perf_counter()
     write_corpus_files(corpus_rows, files)
     report, _ = ingest([files], index_dir, settings.model_copy(update={"index": index_dir}), progress=True)
@@ -108,7 +112,7 @@ def build_index(corpus_rows: list[dict], work: Path, settings: Settings) -> floa
 def run_queries(index: Index, settings: Settings, queries: dict[str, str], qrels: dict, depth: int) -> dict:
     """Per mode: metrics and latency; BEIR ids come from the file names the documents were ingested from."""
     beir_ids = {doc_id: [Path(p).stem for p in doc.paths] for doc_id, doc in index.documents.items()}
-    retriever = Retriever(index, get_embedder(settings.embed_model), settings)
+    retriever = Retriever(index, embedder_for(settings), settings)
     results = {}
     for mode, use in MODES.items():
         runs, latencies = {}, []
@@ -122,12 +126,57 @@ def run_queries(index: Index, settings: Settings, queries: dict[str, str], qrels
     return results
 
 
+def sample_corpus(corpus: list[dict], qrels: dict, size: int) -> list[dict]:
+    """Every judged document, then the others in file order, up to ``size`` documents."""
+    judged = {doc_id for rel in qrels.values() for doc_id in rel}
+    others = [row for row in corpus if row["_id"] not in judged][: max(0, size - len(judged))]
+    return [row for row in corpus if row["_id"] in judged] + others
+
+
+def index_folder(work: Path, settings: Settings) -> Path:
+    return work / f"index-{settings.embed_precision}"
+
+
+def vector_agreement(first: Index, second: Index) -> dict:
+    """Cosine between the two indexes' vectors of each chunk they share (same chunking, other encoder)."""
+    where = {c.chunk_id: i for i, c in enumerate(second.chunks)}
+    pairs = [(i, where[c.chunk_id]) for i, c in enumerate(first.chunks) if c.chunk_id in where]
+    cosines = []
+    for begin in range(0, len(pairs), 4096):
+        part = pairs[begin:begin + 4096]
+        a, b = first.chunk_vectors([i for i, _ in part]), second.chunk_vectors([j for _, j in part])
+        cosines.extend((a * b).sum(1).tolist())
+    return {"chunks": len(cosines), "cosine_mean": statistics.fmean(cosines), "cosine_min": min(cosines)}
+
+
+def evaluate_precision(args, settings: Settings, corpus, queries, qrels) -> tuple[dict, Index]:
+    ingest_s = build_index(corpus, args.index, settings)
+    index = Index.load(index_folder(args.index, settings), settings)
+    results = {"dataset": args.dataset.name, "split": args.split, "queries": len(qrels),
+               "precision": settings.embed_precision, "documents": len(corpus), "chunks": len(index.chunks),
+               "ingest_seconds": round(ingest_s, 1), "modes": run_queries(index, settings, queries, qrels, args.depth)}
+    return results, index
+
+
+def print_results(results: dict) -> None:
+    print(f"{results['dataset']} {results['split']} ({results['precision']}): {results['queries']} queries, "
+          f"{results['documents']} documents, {results['chunks']} chunks; ingest {results['ingest_seconds']:.0f} s")
+    print(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>7} {'MRR@10':>7} {'p50 ms':>7}")
+    for mode, m in results["modes"].items():
+        print(f"{mode:<8} {m['ndcg@10']:8.4f} {m['recall@100']:7.4f} {m['mrr@10']:7.4f} {m['latency_p50_ms']:7.1f}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path, help="BEIR dataset folder (corpus, queries, qrels/)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--index", type=Path, default=Path("bench/out/scifact"), help="work folder, reused")
-    parser.add_argument("--depth", type=int, default=None, help="chunk candidates per retriever (default RAG_CANDIDATES)")
+    parser.add_argument("--depth", type=int, default=None,
+                        help="chunk candidates per retriever (default RAG_CANDIDATES)")
+    parser.add_argument("--precision", default=None,
+                        help="encoder precisions to compare, e.g. fp32,int8 (default: RAG_EMBED_PRECISION)")
+    parser.add_argument("--max-docs", type=int, default=None,
+                        help="keep every judged document plus the first others up to this many (a quicker run)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     settings = Settings()
@@ -135,19 +184,26 @@ def main(argv: list[str] | None = None) -> dict:
     corpus = read_jsonl(corpus_path)
     queries = {row["_id"]: row["text"] for row in read_jsonl(queries_path)}
     qrels = {q: rel for q, rel in read_qrels(qrels_path).items() if q in queries}
-    ingest_s = build_index(corpus, args.index, settings)
-    index = Index.load(args.index / "index", settings)
-    results = {"dataset": args.dataset.name, "split": args.split, "queries": len(qrels),
-               "documents": len(corpus), "chunks": len(index.chunks), "ingest_seconds": round(ingest_s, 1),
-               "modes": run_queries(index, settings, queries, qrels, args.depth)}
+    if args.max_docs:
+        corpus = sample_corpus(corpus, qrels, args.max_docs)
+    precisions = args.precision.split(",") if args.precision else [settings.embed_precision]
+    runs = [evaluate_precision(args, settings.model_copy(update={"embed_precision": p}), corpus, queries, qrels)
+            for p in precisions]
+    results = runs[0][0] if len(runs) == 1 else {"runs": [r for r, _ in runs]}
+    if len(runs) == 2:
+        results["agreement"] = vector_agreement(runs[0][1], runs[1][1])
+        results["ndcg@10_difference"] = {
+            mode: runs[1][0]["modes"][mode]["ndcg@10"] - runs[0][0]["modes"][mode]["ndcg@10"] for mode in MODES}
     if args.json:
         print(json.dumps(results, indent=2))
-    else:
-        print(f"{results['dataset']} {args.split}: {len(qrels)} queries, {len(corpus)} documents, "
-              f"{results['chunks']} chunks; ingest {ingest_s:.0f} s")
-        print(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>7} {'MRR@10':>7} {'p50 ms':>7}")
-        for mode, m in results["modes"].items():
-            print(f"{mode:<8} {m['ndcg@10']:8.4f} {m['recall@100']:7.4f} {m['mrr@10']:7.4f} {m['latency_p50_ms']:7.1f}")
+        return results
+    for one, _ in runs:
+        print_results(one)
+    if len(runs) == 2:
+        a = results["agreement"]
+        print(f"{precisions[1]} vs {precisions[0]}: cosine of a chunk's two vectors mean {a['cosine_mean']:.4f}, "
+              f"min {a['cosine_min']:.4f} over {a['chunks']} chunks; nDCG@10 difference "
+              + ", ".join(f"{m} {d:+.4f}" for m, d in results["ndcg@10_difference"].items()))
     return results
 
 

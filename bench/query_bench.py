@@ -11,6 +11,7 @@ Needs ``pip install llama-index-embeddings-huggingface`` for the llama-index com
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import statistics
 import subprocess
@@ -27,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from rag import Assistant, Settings  # noqa: E402
-from rag.chunking import Chunk, vector_id  # noqa: E402
-from rag.index import Index, StoredDocument  # noqa: E402
+from rag.chunking import Chunk  # noqa: E402
+from rag.documents import Document  # noqa: E402
+from rag.index import Index  # noqa: E402
 from rag.storage import IndexLock  # noqa: E402
 
 SEED = ROOT / "seeds" / "000_003981b1cdb900f2.txt"
@@ -50,11 +52,13 @@ def synthetic_vocabulary() -> list[str]:
     return sorted(set(SEED.read_text(encoding="utf-8").split())) + words
 
 
-def synthetic_chunk(rng: np.random.Generator, words: list[str], zipf: np.ndarray) -> str:
-    """About 120 tokens: five sentences of 8-30 words drawn with Zipf-like frequencies, like real prose."""
+def synthetic_chunk(rng: np.random.Generator, words: list[str], cdf: np.ndarray) -> str:
+    """About 120 tokens: five sentences of 8-30 words drawn with Zipf-like frequencies (``cdf``: their
+    cumulative distribution), like real prose."""
     sentences = []
     for _ in range(5):
-        picked = rng.choice(len(words), size=int(rng.integers(8, 30)), p=zipf)
+        # What rng.choice(len(words), size, p=zipf) draws, without its sum over the vocabulary on every call.
+        picked = cdf.searchsorted(rng.random(int(rng.integers(8, 30))), side="right")
         sentences.append(" ".join(words[i] for i in picked).capitalize() + ".")
     return " ".join(sentences)
 
@@ -63,22 +67,26 @@ def build_synthetic_index(folder: Path, n_chunks: int, settings: Settings) -> No
     rng = np.random.default_rng(0)
     words = synthetic_vocabulary()
     zipf = 1.0 / np.arange(1, len(words) + 1)
-    zipf /= zipf.sum()
+    cdf = np.cumsum(zipf / zipf.sum())
+    cdf /= cdf[-1]  # as rng.choice normalises it
     chunks, documents = [], {}
     per_doc = 20
     for d in range(n_chunks // per_doc):
-        pieces = [synthetic_chunk(rng, words, zipf) for _ in range(per_doc)]
-        text, doc_id, offset = "\n\n".join(pieces), f"{d:016x}", 0
-        documents[doc_id] = StoredDocument(doc_id, doc_id * 4, f"Synthetic report {d}", text, len(text), [f"/synthetic/{d}.txt"])
+        pieces = [synthetic_chunk(rng, words, cdf) for _ in range(per_doc)]
+        text, offset = "\n\n".join(pieces), 0
+        content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()  # real ones: an ingest checks them
+        doc_id = content_hash[:16]
+        documents[doc_id] = Document(doc_id, content_hash, text, [f"/synthetic/{d}.txt"], f"Synthetic report {d}",
+                                     size=len(text))
         for i, piece in enumerate(pieces):
             chunks.append(Chunk(f"{doc_id}-{i:05d}", doc_id, i, offset, offset + len(piece), 120, piece))
             offset += len(piece) + 2
     index = Index.empty(settings, 384)
     vectors = rng.standard_normal((len(chunks), 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index.store.add(np.array([vector_id(c.chunk_id) for c in chunks]), vectors)
-    index.documents, index.chunks = documents, chunks
-    index.rebuild_keyword_indexes()
+    for number, doc in enumerate(documents.values()):  # per_doc chunks each, in order
+        rows = slice(number * per_doc, (number + 1) * per_doc)
+        index.add_document(doc, chunks[rows], vectors[rows])
     with IndexLock(folder):
         index.save(folder)
 

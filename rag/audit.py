@@ -17,26 +17,31 @@ import numpy as np
 from .chunking import Chunk, vector_id
 from .config import Settings
 from .errors import IndexNotFoundError, RagError
-from .index import CHUNKS, CONTEXT_KEYWORD_DIR, DOCUMENTS, KEYWORD_DIR, check_compatible
-from .integrity import CHECKSUMS, MANIFEST, damaged_files, read_manifest, unrecorded_files
+from .index import CHUNKS, CONTEXT_KEYWORD_DIR, DOCUMENTS, KEYWORD_DIR, check_compatible, store_name
+from .integrity import CHECKSUMS, MANIFEST, MANIFEST_SUM, damaged_files, read_manifest, unrecorded_files
 from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chunk_texts, context_texts
 from .storage import CURRENT, current_generation
-from .vectorstore import FaissStore
+from .stores import store_class
 
 
 def audit(index_dir: Path, settings: Settings) -> dict:
     """Check the index at ``index_dir``; ``problems`` lists ``{"file", "problem"}``, ``sound`` is True
-    when there are none. IndexNotFoundError when there is no index at all."""
-    result = {"index": str(index_dir), "generation": None, "sound": False, "problems": [], "checked": {}}
-    problems = result["problems"]
+    when there are none; ``rebuild`` is True when only `rag ingest --rebuild` fixes it (the manifest, its
+    checksum or CURRENT is damaged). IndexNotFoundError when there is no index at all."""
+    problems: list[dict[str, str]] = []
+    result: dict = {"index": str(index_dir), "generation": None, "sound": False, "problems": problems, "checked": {},
+                    "rebuild": False}
     try:
         folder = current_generation(index_dir)
         result["generation"] = folder.name
         manifest = read_manifest(folder)
     except IndexNotFoundError:
         raise
-    except RagError as exc:
-        problems.append({"file": CURRENT if "CURRENT" in str(exc) else MANIFEST, "problem": str(exc)})
+    except RagError as exc:  # the files that list the index: only --rebuild fixes them
+        named = next((name for name, said in ((CURRENT, CURRENT), (MANIFEST_SUM, f"{MANIFEST_SUM} is damaged"))
+                      if said in str(exc)), MANIFEST)
+        problems.append({"file": named, "problem": str(exc)})
+        result["rebuild"] = True
         return result
     add = lambda file, problem: problems.append({"file": file, "problem": problem})  # noqa: E731
     try:
@@ -50,7 +55,7 @@ def audit(index_dir: Path, settings: Settings) -> dict:
     documents = _documents(folder / DOCUMENTS, add)
     chunks = _chunks(folder / CHUNKS, documents, add)
     _manifest_counts(manifest, documents, chunks, add)
-    vectors = _vectors(folder / FaissStore.FILE, manifest, chunks, add)
+    vectors = _vectors(folder, manifest, chunks, add)
     _keywords(folder, manifest, documents, chunks, add)
     recorded = manifest.get(CHECKSUMS)
     result["checked"] = {"checksums": recorded is not None, "files": len(recorded) + 2 if recorded else 0,
@@ -61,7 +66,7 @@ def audit(index_dir: Path, settings: Settings) -> dict:
 
 def _documents(path: Path, add) -> dict:
     """Documents whose line parses and whose text hashes to their recorded content hash."""
-    documents = {}
+    documents: dict = {}
     try:
         lines = path.read_bytes().splitlines()
     except OSError as exc:
@@ -84,7 +89,8 @@ def _documents(path: Path, add) -> dict:
 
 def _chunks(path: Path, documents: dict, add) -> list[tuple[str, str, int, int, int]]:
     """(chunk_id, doc_id, position, start, end) of every chunk line that is well formed."""
-    chunks, positions = [], {}
+    chunks: list[tuple[str, str, int, int, int]] = []
+    positions: dict = {}
     try:
         lines = path.read_bytes().splitlines()
     except OSError as exc:
@@ -125,27 +131,33 @@ def _manifest_counts(manifest: dict, documents: dict, chunks: list, add) -> None
         add(CHUNKS, f"{len(chunks)} chunks, the manifest records {manifest['chunk_count']}")
 
 
-def _vectors(path: Path, manifest: dict, chunks: list, add) -> int:
+def _vectors(folder: Path, manifest: dict, chunks: list, add) -> int:
     """Vector count, dimension, ids (one per chunk) and values (finite, unit length); returns the count."""
     try:
-        store = FaissStore.load(path)
+        store_type = store_class(store_name(manifest))
+    except RagError as exc:  # a store this installation does not have
+        add(MANIFEST, str(exc))
+        return 0
+    name = store_type.FILE
+    try:
+        store = store_type.load(folder)
     except RagError as exc:
-        add(FaissStore.FILE, str(exc))
+        add(name, str(exc))
         return 0
     if store.dimension != manifest.get("dimension"):
-        add(FaissStore.FILE, f"dimension {store.dimension}, the manifest records {manifest.get('dimension')}")
+        add(name, f"dimension {store.dimension}, the manifest records {manifest.get('dimension')}")
     ids = np.sort(store.ids())
     expected = np.sort(np.array([vector_id(c[0]) for c in chunks], dtype=np.int64))
     if not np.array_equal(ids, expected):
-        add(FaissStore.FILE, f"{len(ids)} vector ids for {len(expected)} chunks; "
-                             f"{np.setdiff1d(ids, expected).size} name no chunk, "
-                             f"{np.setdiff1d(expected, ids).size} chunks have no vector")
+        add(name, f"{len(ids)} vector ids for {len(expected)} chunks; "
+                  f"{np.setdiff1d(ids, expected).size} name no chunk, "
+                  f"{np.setdiff1d(expected, ids).size} chunks have no vector")
     for begin in range(0, len(ids), 65536):  # in blocks: bounded memory on large indexes
         block = store.reconstruct(ids[begin:begin + 65536])
         with np.errstate(all="ignore"):  # damaged values overflow: that is the finding, not a warning
             norms = np.linalg.norm(block, axis=1)
         if not np.all(np.isfinite(block)) or np.any(np.abs(norms - 1) > 0.01):
-            add(FaissStore.FILE, "a vector is not finite or not of unit length")
+            add(name, "a vector is not finite or not of unit length")
             break
     return len(store)
 
@@ -170,3 +182,5 @@ def _keywords(folder: Path, manifest: dict, documents: dict, chunks: list, add) 
             continue
         if not saved.same_as(build()):
             add(name, "does not match the docstore's chunks")
+        elif not saved.counts_agree():
+            add(name, "its term counts do not match its scores")

@@ -9,19 +9,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-# Bump when the splitting rules change: the manifest records it, so old indexes are rebuilt, not mixed.
-SPLITTER_VERSION = 1
+from .text import split_sentences, trim_span
 
-# A sentence ends at . ! ? … (plus closing quotes/brackets) followed by whitespace and a likely sentence start.
-# Hand-written rather than nltk/llama-index splitters because we need exact character spans back.
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'’”)\]]*\s+(?=[\"'‘“(\[]?[A-Z0-9À-ÖØ-Þ])")
-_ABBREVIATIONS = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gen|Gov|Sen|Rep|Inc|Ltd|Co|Corp|No|vs|etc|Fig|Jan|Feb|Mar|Apr|Jun|Jul|"
-    r"Aug|Sep|Sept|Oct|Nov|Dec|e\.g|i\.e|U\.S|U\.K|U\.N|E\.U)\.|\b[A-Z]\.)$"
-)
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-# A single newline ends a unit when the line before it ends a sentence or is short (a heading, a list item).
-_SHORT_LINE = 60
+# Bump when the splitting rules change (here or rag/text.py's split_sentences): the manifest records it,
+# so old indexes are rebuilt, not mixed.
+SPLITTER_VERSION = 2
+
 # An unbroken run of non-space characters longer than a chunk (a base64 blob, a 5 MB "word") is cut into
 # pieces of this many characters per token of the budget, before tokenizing: WordPiece reads a word over
 # 100 characters as one [UNK] token, so token counts alone would pack the whole run into one chunk.
@@ -44,55 +37,6 @@ class Chunk:
 def vector_id(chunk_id: str) -> int:
     """Stable positive int64 for FAISS, derived from the chunk id (so it survives rebuilds)."""
     return int.from_bytes(hashlib.blake2b(chunk_id.encode(), digest_size=8).digest(), "big") >> 1
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Char spans of the sentences (and headings/lines) of ``text``, whitespace trimmed, in order."""
-    spans: list[tuple[int, int]] = []
-    for para_start, para_end in _split_on(text, 0, len(text), _PARAGRAPH_BREAK):
-        for line_start, line_end in _split_lines(text, para_start, para_end):
-            spans.extend(_split_line_sentences(text, line_start, line_end))
-    return spans
-
-
-def _split_on(text: str, start: int, end: int, pattern: re.Pattern) -> list[tuple[int, int]]:
-    pieces, cursor = [], start
-    for match in pattern.finditer(text, start, end):
-        pieces.append((cursor, match.start()))
-        cursor = match.end()
-    pieces.append((cursor, end))
-    return [_trim(text, s, e) for s, e in pieces if text[s:e].strip()]
-
-
-def _split_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    units, unit_start, cursor = [], start, start
-    while (newline := text.find("\n", cursor, end)) != -1:
-        line = text[cursor:newline].rstrip()
-        if line.endswith((".", "!", "?", ":", "…")) or len(line.strip()) < _SHORT_LINE:
-            units.append((unit_start, newline))
-            unit_start = newline + 1
-        cursor = newline + 1
-    units.append((unit_start, end))
-    return [_trim(text, s, e) for s, e in units if text[s:e].strip()]
-
-
-def _split_line_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    spans, sentence_start = [], start
-    for match in _SENTENCE_END.finditer(text, start, end):
-        if _ABBREVIATIONS.search(text[sentence_start:match.start()].rstrip("\"'’”)]")):
-            continue
-        spans.append(_trim(text, sentence_start, match.start()))
-        sentence_start = match.end()
-    spans.append(_trim(text, sentence_start, end))
-    return [(s, e) for s, e in spans if e > s]
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 TokenOffsets = Callable[[Sequence[str]], list[list[tuple[int, int]]]]
@@ -129,7 +73,19 @@ def _token_units(
 ) -> list[tuple[int, int, int]]:
     """(start, end, n_tokens) per sentence; over-long sentences are cut into max_tokens pieces."""
     pieces = _cut_long_runs(text, spans, max_tokens)
-    offsets = token_offsets([text[s:e] for s, e, _ in pieces]) if pieces else []
+    units: list[tuple[int, int, int]] = []
+    # Tokenized a slice at a time: a 25 MB file's offsets all at once would take gigabytes.
+    for begin in range(0, len(pieces), _TOKENIZE_SLICE):
+        units.extend(_slice_units(text, pieces[begin:begin + _TOKENIZE_SLICE], token_offsets, max_tokens))
+    return units
+
+
+_TOKENIZE_SLICE = 2048
+
+
+def _slice_units(text: str, pieces: list[tuple[int, int, int]], token_offsets: TokenOffsets,
+                 max_tokens: int) -> list[tuple[int, int, int]]:
+    offsets = token_offsets([text[s:e] for s, e, _ in pieces])
     units = []
     for (start, end, least), sentence_offsets in zip(pieces, offsets):
         if len(sentence_offsets) <= max_tokens:
@@ -146,17 +102,17 @@ def _cut_long_runs(text: str, spans: list[tuple[int, int]], max_tokens: int) -> 
     """(start, end, least n_tokens) per span; runs of non-space characters longer than a chunk become
     chunk-sized pieces that count as a full chunk each. Example: a 5,000,000-character word -> 7,813 pieces."""
     size = max_tokens * _RUN_CHARS_PER_TOKEN
-    long_run = re.compile(r"\S{%d,}" % (size + 1))
+    long_run = re.compile(rf"\S{{{size + 1},}}")
     pieces: list[tuple[int, int, int]] = []
     for start, end in spans:
         cursor = start
         for match in (long_run.finditer(text, start, end) if end - start > size else ()):
-            pieces.extend((s, e, 0) for s, e in [_trim(text, cursor, match.start())] if e > s)
+            pieces.extend((s, e, 0) for s, e in [trim_span(text, cursor, match.start())] if e > s)
             for at in range(match.start(), match.end(), size):
                 stop = min(at + size, match.end())
                 pieces.append((at, stop, -(-(stop - at) // _RUN_CHARS_PER_TOKEN)))
             cursor = match.end()
-        pieces.extend((s, e, 0) for s, e in [_trim(text, cursor, end)] if e > s)
+        pieces.extend((s, e, 0) for s, e in [trim_span(text, cursor, end)] if e > s)
     return pieces
 
 

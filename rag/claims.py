@@ -14,7 +14,8 @@ from . import lexicon as lx
 from .terms import stemmer
 
 # URLs and e-mail addresses are compared whole, before the text is cut into words.
-ADDRESS = re.compile(r"(?:https?://|www\.)[^\s<>\"'\])]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+# An address starts where no address character precedes it: a 100 kB word is scanned once, not once per letter.
+ADDRESS = re.compile(r"(?:https?://|www\.)[^\s<>\"'\])]+|(?<![\w.+-])[\w.+-]++@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?|[^\W\d_]+(?:'[^\W\d_]+)*|[%£$€]")
 _ANSWER_PARTICLE = re.compile(r"^\s*(?:yes|no)\s*[,.!;:]\s*", re.IGNORECASE)
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -29,8 +30,9 @@ _REASON = re.compile(r"\b(?:because|due to|owing to|as a result of|in order to|s
 _REASON_END = re.compile(r"[,;:()]|\b(?:but|while|whereas|although|though|rather than|instead of)\b",
                          re.IGNORECASE)
 _MONTH_CONTEXT = {"in", "from", "since", "until", "till", "between", "by", "of", "to", "and", "early", "late", "mid"}
-_TITLES = {"dr", "mr", "mrs", "ms", "prof", "sir", "st"}
-_STEMMED = {}
+TITLES = {"dr", "mr", "mrs", "ms", "prof", "sir", "st"}
+_TITLES = TITLES
+_STEMMED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ def _words(text: str) -> list[Word]:
         if lower == "%":
             lower = "percent"
         before = text[max(0, match.start() - 8):match.start()].rstrip()
-        first = not out or (before.endswith((".", "!", "?", ":", '"', "'")) and not before.endswith("Dr."))
+        title = bool(out) and out[-1].lower in _TITLES  # "Mr. Okafor": the full stop ends a title, not a sentence
+        first = not out or (before.endswith((".", "!", "?", ":", '"', "'")) and not title)
         out.append(Word(raw, lower, stem(lower), match.start(), match.end(), raw[:1].isupper(), first))
     return out
 
@@ -166,9 +169,13 @@ def _find_numbers(reading: Reading) -> None:
             key = _number_key(w.lower)
             if key is not None:
                 reading.numbers.append(Quantity(key, _unit_after(words, i), w.text))
+            # A Chinese or Japanese month, "7月": the same month as "July".
+            after = words[i + 1] if i + 1 < len(words) and words[i + 1].start == w.end else None
+            if after and after.text.startswith("月") and w.lower.isdigit() and 1 <= int(w.lower) <= 12:
+                reading.months[int(w.lower)] = w.text + "月"
         elif w.lower in lx.ORDINAL_WORDS and not (w.lower == "second" and i and _is_number(words[i - 1])):
             reading.ordinals[lx.ORDINAL_WORDS[w.lower]] = w.text
-        elif w.lower in lx.TIMES_WORDS:
+        elif w.lower in lx.TIMES_WORDS and not (w.lower == "once" and i and words[i - 1].lower == "at"):  # "at once"
             reading.numbers.append(Quantity(_key(lx.TIMES_WORDS[w.lower]), "time", w.text))
         elif w.lower in lx.NUMBER_WORDS:
             value, j = _spelled_number(words, i)

@@ -1,4 +1,5 @@
-"""The ``rag`` command: ingest, ask, stats, verify, eval, serve. Errors become one line and an exit code (main).
+"""The ``rag`` command: ingest, ask, stats, verify, eval, serve, move-store. Errors become one line and an exit
+code (main).
 
 Example: ``rag ingest seeds && rag ask "When did China impose the controls?" --json``
 """
@@ -10,12 +11,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import typer
 
-from .config import Settings
 from .errors import RagError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Answer questions from your documents, with a citation for every claim.")
@@ -24,8 +27,10 @@ IndexOption = typer.Option(None, "--index", help="Index folder (default: RAG_IND
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-def _settings(index: Optional[Path], **overrides) -> Settings:
+def _settings(index: Path | None, **overrides) -> Settings:
     """Settings from the environment / rag.toml, with command-line values on top (validated)."""
+    from .config import Settings
+
     given = {"index": index, **overrides}
     return Settings(**{k: v for k, v in given.items() if v is not None})
 
@@ -37,7 +42,7 @@ def _emit(data: dict) -> None:
 @app.command()
 def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders to index (folders recursively)."),
-    index: Optional[Path] = IndexOption,
+    index: Path | None = IndexOption,
     prune: bool = typer.Option(False, "--prune", help="Remove indexed files that are gone from these folders."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Start a fresh index (after changing model or chunking)."),
     as_json: bool = JsonOption,
@@ -47,7 +52,7 @@ def ingest(
     from .ingest import ingest as run_ingest
 
     settings = _settings(index)
-    report, _ = run_ingest(paths, settings.index, settings, prune=prune, rebuild=rebuild, progress=not as_json)
+    report, _ = run_ingest([*paths], settings.index, settings, prune=prune, rebuild=rebuild, progress=not as_json)
     if as_json:
         return _emit(report.to_dict())
     typer.echo(
@@ -70,7 +75,7 @@ def ingest(
 
 
 @app.command()
-def verify(index: Optional[Path] = IndexOption, as_json: bool = JsonOption) -> None:
+def verify(index: Path | None = IndexOption, as_json: bool = JsonOption) -> None:
     """Check an index for damage (checksums, texts, spans, ids, counts); exit 2 when it is damaged."""
     from .audit import audit
 
@@ -85,14 +90,27 @@ def verify(index: Optional[Path] = IndexOption, as_json: bool = JsonOption) -> N
         verdict = "sound" if result["sound"] else f"DAMAGED ({len(result['problems'])} problem(s))"
         typer.echo(f"Index {settings.index} ({result['generation']}): {verdict}"
                    + (f"; checked {checked}" if checked else ""))
-        if not result["sound"]:
+        if result.get("rebuild"):  # the files that list the index: an ingest cannot repair them
+            typer.echo(f"Rebuild it with `rag ingest PATH... --index {settings.index} --rebuild`.")
+        elif not result["sound"]:
             typer.echo(f"Repair it with `rag ingest PATH... --index {settings.index}` (re-reads and re-embeds what is "
                        f"damaged), or rebuild it with --rebuild.")
     raise typer.Exit(0 if result["sound"] else 2)
 
 
+@app.command("move-store")
+def move_store(index: Path | None = IndexOption) -> None:
+    """Copy an index into the vector store RAG_VECTOR_STORE names (e.g. Milvus), without embedding again."""
+    from .stores.move import move_index
+
+    settings = _settings(index)
+    moved, seconds = move_index(settings.index, settings)
+    typer.echo(f"Index {settings.index}: {len(moved.chunks)} chunks of {len(moved.documents)} documents moved to "
+               f"the store {settings.vector_store!r} in {seconds:.1f} s.")
+
+
 @app.command()
-def stats(index: Optional[Path] = IndexOption, as_json: bool = JsonOption) -> None:
+def stats(index: Path | None = IndexOption, as_json: bool = JsonOption) -> None:
     """Documents, chunks, model and size on disk of an index."""
     from .documents import display_path
     from .index import Index
@@ -115,29 +133,37 @@ def stats(index: Optional[Path] = IndexOption, as_json: bool = JsonOption) -> No
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question."),
-    index: Optional[Path] = IndexOption,
-    k: Optional[int] = typer.Option(None, "--top-k", help="Passages to retrieve (default RAG_TOP_K)."),
+    index: Path | None = IndexOption,
+    k: int | None = typer.Option(None, "--top-k", help="Passages to retrieve (default RAG_TOP_K)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Answer a question from the index, with numbered citations."""
     from .assistant import Assistant
+    from .text import strip_markers
 
     settings = _settings(index, top_k=k)
     assistant = Assistant.open(settings.index, settings)
     if as_json:
         return _emit(_answer_json(assistant.ask(question)))
-    answer = None
-    for piece in assistant.stream(question):
-        if isinstance(piece, str):
-            typer.echo(piece, nl=False)
-        else:
-            answer = piece
+    response = assistant.stream(question)
+    for piece in response:
+        typer.echo(piece, nl=False)
     typer.echo("")
+    answer = response.answer
+    for check in answer.sentences:
+        if not check.supported:  # say which sentence is unchecked and why, not only which source
+            typer.echo(f"unsupported: {_shorten(strip_markers(check.sentence) or check.sentence)} ({check.reason})")
     for c in answer.citations:
         flag = "" if c.supported is not False else "  (not supported by the passage)"
         dated = f", {c.date}" if c.date else ""
         page = f", p. {c.page}" if c.page else ""
         typer.echo(f"[{c.number}] {c.title}{dated} - {c.source}{page}:{c.start}-{c.end}{flag}")
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """One line of at most ``limit`` characters. Example: ``_shorten("a " * 60)[-1] == "…"``"""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
 
 
 def _answer_json(answer) -> dict:
@@ -151,9 +177,9 @@ def _answer_json(answer) -> dict:
 @app.command("eval")
 def evaluate(
     evalset: Path = typer.Argument(Path("evals/seed.jsonl"), help="Eval set (JSONL)."),
-    index: Optional[Path] = IndexOption,
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Baseline JSON to compare against."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Folder for results.json and report.md."),
+    index: Path | None = IndexOption,
+    baseline: Path | None = typer.Option(None, "--baseline", help="Baseline JSON to compare against."),
+    report: Path | None = typer.Option(None, "--report", help="Folder for results.json and report.md."),
     update_baseline: bool = typer.Option(False, "--update-baseline", help="Write the results as the new baseline."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -167,13 +193,14 @@ def evaluate(
         assistant, evalset, baseline_path=baseline, report_dir=report, update_baseline=update_baseline,
         progress=None if as_json else _progress_printer())
     if as_json:
-        _emit({"metrics": result.metrics, "regressions": [r.__dict__ for r in regressions], "warnings": result.warnings})
+        _emit({"metrics": result.metrics, "regressions": [r.__dict__ for r in regressions],
+               "warnings": result.warnings})
     else:
         _print_eval(result, regressions, report, baseline if update_baseline else None)
     raise typer.Exit(0 if update_baseline or not regressions else 1)
 
 
-def _print_eval(result, regressions, report: Optional[Path], written: Optional[Path]) -> None:
+def _print_eval(result, regressions, report: Path | None, written: Path | None) -> None:
     for warning in result.warnings:
         typer.echo(f"warning: {warning}")
     for name, value in result.metrics.items():
@@ -202,10 +229,23 @@ def _progress_printer():
 
 @app.command()
 def serve() -> None:
-    """Start the browser chat (same as `python app.py`)."""
-    import runpy
+    """Start the browser chat on RAG_HOST:RAG_PORT (same as `python app.py`)."""
+    from .ui.app import main as serve_chat
 
-    runpy.run_path(str(Path(__file__).resolve().parent.parent / "app.py"), run_name="__main__")
+    code = serve_chat()
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("hash-password")
+def hash_password(user: str = typer.Argument(..., help="The user name to log in with.")) -> None:
+    """Print a `user:hash` line for the RAG_AUTH file; the password is asked for and never stored."""
+    from .ui.auth import hash_password as password_hash
+
+    if ":" in user or not user.strip():
+        raise typer.BadParameter("a user name must be non-empty and without ':'")
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    typer.echo(f"{user.strip()}:{password_hash(password)}")
 
 
 def main() -> None:
@@ -214,12 +254,14 @@ def main() -> None:
 
     Example: ``rag eval --baseline evals/baseline.json || echo "gate failed"``
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # First of all: importing this module loads nothing heavy (rag/__init__ is lazy, typer aside), so from
+    # here a Ctrl-C while the command loads numpy, pydantic or the model prints "interrupted", not a traceback.
     _STOPPED_BY.clear()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _on_signal)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         code = _run()
     except KeyboardInterrupt:  # outside the command (while importing, say)
@@ -294,7 +336,7 @@ def os_error_line(exc: OSError) -> str:
     Example: ``os_error_line(OSError(28, "No space left on device", "/x/y"))``
     -> ``"error: cannot write /x/y: No space left on device. Free some space and try again."``
     """
-    verb, fix = _OS_PROBLEMS.get(exc.errno, ("use", ""))
+    verb, fix = _OS_PROBLEMS.get(exc.errno or 0, ("use", ""))
     problem = (exc.strerror or str(exc) or type(exc).__name__).rstrip(".")
     where = f"cannot {verb} {exc.filename}" if exc.filename else f"file system error ({type(exc).__name__})"
     return f"error: {where}: {problem}." + (f" {fix}" if fix else "")

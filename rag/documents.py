@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputPathError
-from .loaders import MARKDOWN_SUFFIXES, Extracted, SkipFile, extract
+from .loaders import MARKDOWN_SUFFIXES, Extracted, SkipFile, extract, supported_suffixes
 from .metadata import text_metadata
 
 __all__ = [
@@ -22,25 +22,38 @@ __all__ = [
     "discover_files", "load_file", "load_paths", "display_path", "safe_text",
 ]
 
-SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
+SUPPORTED_SUFFIXES = supported_suffixes()  # every suffix rag/loaders.py registers a loader for
 MAX_TITLE_CHARS = 300
 
 
 @dataclass
 class Document:
-    """One loaded file; ``text`` is what chunk spans index into, so it never changes after hashing."""
+    """One document, as loaded from a file and as stored in the index (one per distinct content).
+
+    ``text`` is what chunk spans index into, so it never changes after hashing. ``paths`` are the files that
+    hold this content: the one it was loaded from, or every indexed one (sorted) once stored.
+    Example: ``Document("ab12", "ab12…", "Hi.", ["/a.txt"], "A").path == "/a.txt"``
+    """
 
     doc_id: str
     content_hash: str
     text: str
-    path: str
+    paths: list[str]
     title: str
-    date: str | None
-    url: str | None
-    size: int
+    date: str | None = None
+    url: str | None = None
+    size: int = 0
     pages: list[tuple[int, int]] = field(default_factory=list)
+    # Char spans of text addressed to AI systems (rag/injection.py), found when the index stores it.
+    instructions: list[tuple[int, int]] = field(default_factory=list)
+    # How the file was decoded (reported by load_paths, not stored).
     encoding: str | None = None
     replaced: int = 0
+
+    @property
+    def path(self) -> str:
+        """The first path holding this content (the one it was loaded from). Example: ``doc.path``"""
+        return self.paths[0]
 
     def page_at(self, offset: int) -> int | None:
         """The page holding char ``offset``, None for documents without pages. Example: ``doc.page_at(0) == 1``"""
@@ -107,7 +120,9 @@ def discover_files(paths: list[str | Path]) -> tuple[list[Path], list[SkippedFil
     """
     files: list[Path] = []
     skipped: list[SkippedFile] = []
-    missing, empty, seen = [], [], set()
+    missing: list[str] = []
+    empty: list[str] = []
+    seen: set[Path] = set()
     for given in paths:
         root = Path(given).expanduser()
         if not root.exists() and not root.is_symlink():
@@ -164,7 +179,7 @@ def _classify(path: Path, files: list[Path], skipped: list[SkippedFile], seen: s
     seen.add(resolved)
     if not path.is_file():
         skipped.append(SkippedFile(str(resolved), "not a regular file"))
-    elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
+    elif path.suffix.lower() not in supported_suffixes():
         skipped.append(SkippedFile(str(resolved), _unsupported(path)))
     else:
         files.append(resolved)
@@ -180,7 +195,7 @@ def load_file(path: Path, max_file_mb: float) -> Document:
     Example: ``load_file(Path("seeds/000_003981b1cdb900f2.txt"), 50).date == "2025-09-18"``
     """
     path = Path(path)
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+    if path.suffix.lower() not in supported_suffixes():
         raise SkipFile(_unsupported(path))
     data = read_bounded(path, max_file_mb)
     extracted = extract(path, data)
@@ -228,7 +243,7 @@ def _document(path: Path, size: int, extracted: Extracted) -> Document:
         doc_id=content_hash[:16],
         content_hash=content_hash,
         text=text,
-        path=str(path.resolve()),
+        paths=[str(path.resolve())],
         title=title[:MAX_TITLE_CHARS],
         date=extracted.date or stated.date,
         url=extracted.url or stated.url,
@@ -259,7 +274,7 @@ def load_paths(paths: list[str | Path], max_file_mb: float = 50.0) -> LoadReport
         except SkipFile as exc:
             skipped.append(SkippedFile(str(path), exc.reason))
             continue
-        except Exception as exc:  # a parser bug on one odd file must not cost the user the whole ingest
+        except Exception as exc:  # noqa: BLE001  (a parser bug on one odd file must not cost the user the whole ingest)
             skipped.append(SkippedFile(str(path), f"cannot read: {type(exc).__name__}: {exc}"))
             continue
         if document.encoding:

@@ -51,3 +51,7 @@ class ConfigError(RagError):
 
 class EvalSetError(RagError):
     """An eval set cannot be read."""
+
+
+class IngestCancelled(RagError):
+    """Someone stopped an ingest before it finished; the index was left as it was."""

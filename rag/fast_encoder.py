@@ -1,9 +1,9 @@
 """A NumPy forward pass for BERT-style sentence-transformers models (mean pooling, normalised).
 
-Why by hand: importing torch and sentence-transformers costs about 7 s per process, which dominated
-every `rag ask` and the first answer of the UI. Queries and answer sentences are short, small batches,
-for which this pass is as fast as torch; bulk ingestion still uses sentence-transformers. The vectors
-match sentence-transformers to within 1e-5 (tests/test_embedding.py).
+Why by hand: importing torch and sentence-transformers costs about 7 s per process. Vectors for
+questions and documents now come from ONNX Runtime (rag/onnx_encoder.py); this pass gives the nearly
+free static vectors (``encode_static``) and is the reference the ONNX export is checked against. The
+vectors match sentence-transformers to within 1e-5 (tests/test_embedding.py).
 
 Example: ``NumpyEncoder.from_folder(path).encode(["a question"])  # (1, 384), unit norm``
 """
@@ -36,24 +36,18 @@ class NumpyEncoder:
         self.tokenizer.enable_truncation(max_seq_length)
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> "NumpyEncoder | None":
+    def from_folder(cls, folder: str | Path) -> NumpyEncoder | None:
         """Load if ``folder`` holds a plain BERT + mean pooling + normalise model; None otherwise."""
         folder = Path(folder)
-        try:
-            modules = [m["type"] for m in json.loads((folder / "modules.json").read_text())]
-            config = json.loads((folder / "config.json").read_text())
-            pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
-            max_len = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length", 256)
-        except (OSError, ValueError, KeyError):
+        if not is_plain_bert(folder):
             return None
-        if (modules != _EXPECTED_MODULES or config.get("model_type") != "bert" or config.get("hidden_act") != "gelu"
-                or not pooling.get("pooling_mode_mean_tokens") or config.get("position_embedding_type", "absolute") != "absolute"
-                or not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file()):
-            return None
+        config = json.loads((folder / "config.json").read_text())
+        max_len = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length", 256)
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        weights = {k.removeprefix("bert."): v.astype(np.float32) for k, v in load_file(folder / "model.safetensors").items()}
+        stored = load_file(folder / "model.safetensors")
+        weights = {k.removeprefix("bert."): v.astype(np.float32) for k, v in stored.items()}
         # Linear weights are stored (out, in); keep them transposed and contiguous for x @ W.
         weights = {k: np.ascontiguousarray(v.T) if k.endswith("dense.weight") or ".self." in k and k.endswith("weight")
                    else v for k, v in weights.items()}
@@ -109,7 +103,8 @@ class NumpyEncoder:
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         context = (scores / scores.sum(-1, keepdims=True)) @ v
         context = context.transpose(0, 2, 1, 3).reshape(batch, length, size)
-        attended = self._norm(hidden + self._dense(context, f"{p}attention.output.dense."), f"{p}attention.output.LayerNorm.")
+        attended = self._norm(hidden + self._dense(context, f"{p}attention.output.dense."),
+                              f"{p}attention.output.LayerNorm.")
         inner = _gelu(self._dense(attended, f"{p}intermediate.dense."))
         return self._norm(attended + self._dense(inner, f"{p}output.dense."), f"{p}output.LayerNorm.")
 
@@ -122,6 +117,22 @@ class NumpyEncoder:
         mean = x.mean(-1, keepdims=True)
         var = ((x - mean) ** 2).mean(-1, keepdims=True)
         return (x - mean) / np.sqrt(var + self.eps) * self.w[f"{p}weight"] + self.w[f"{p}bias"]
+
+
+def is_plain_bert(folder: Path) -> bool:
+    """True when ``folder`` holds a BERT + mean pooling + normalise sentence-transformers model with
+    safetensors weights and a tokenizer.json. Example: ``is_plain_bert(Path("/tmp"))  # False``"""
+    try:
+        modules = [m["type"] for m in json.loads((folder / "modules.json").read_text())]
+        config = json.loads((folder / "config.json").read_text())
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+        json.loads((folder / "sentence_bert_config.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (modules == _EXPECTED_MODULES and config.get("model_type") == "bert" and config.get("hidden_act") == "gelu"
+            and bool(pooling.get("pooling_mode_mean_tokens"))
+            and config.get("position_embedding_type", "absolute") == "absolute"
+            and (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file())
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:

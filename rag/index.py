@@ -5,50 +5,28 @@ Example: ``index = Index.load(Path("indexes/default"), settings); index.stats()`
 """
 from __future__ import annotations
 
-import json
-import re
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 from .chunking import SPLITTER_VERSION, Chunk, vector_id
 from .config import Settings
-from .documents import page_at
+from .docstore import CHUNKS, DOCUMENTS, check_count, read_chunks, read_documents, write_chunks, write_documents
+from .documents import Document
 from .errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
 from .injection import find_instructions, overlaps
 from .integrity import CHECKSUMS, check_structure, read_manifest, seal, verify_files
 from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chunk_texts, context_texts
-from .storage import access_error, current_generation, write_generation
-from .vectorstore import FaissStore
+from .storage import current_generation, write_generation
+from .stores import DEFAULT_STORE, VectorStore, store_class
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-DOCUMENTS = "documents.jsonl"
-CHUNKS = "chunks.jsonl"
 KEYWORD_DIR = "bm25"
 CONTEXT_KEYWORD_DIR = "bm25_context"
-
-
-@dataclass
-class StoredDocument:
-    """A document as kept in the index; one per distinct content, listing every path that holds it."""
-
-    doc_id: str
-    content_hash: str
-    title: str
-    text: str
-    size: int
-    paths: list[str]
-    date: str | None = None
-    url: str | None = None
-    pages: list[tuple[int, int]] = field(default_factory=list)
-    # Char spans of text addressed to AI systems (rag/injection.py), found at ingest.
-    instructions: list[tuple[int, int]] = field(default_factory=list)
-
-    def page_at(self, offset: int) -> int | None:
-        return page_at(self.pages, offset)
 
 
 def chunker_settings(settings: Settings) -> dict:
@@ -62,17 +40,107 @@ def chunker_settings(settings: Settings) -> dict:
 
 
 class Index:
-    """In-memory view of one index generation; ``chunks[i]`` is document i of both keyword indexes."""
+    """In-memory view of one index generation; ``chunks[i]`` is document i of both keyword indexes.
 
-    def __init__(self, manifest: dict, documents: dict[str, StoredDocument], chunks: list[Chunk],
-                 store: FaissStore, keyword: KeywordIndex | None = None, context_keyword: KeywordIndex | None = None):
+    Read ``documents``, ``chunks``, ``paths`` and ``position_of_vid``; change them only through
+    ``add_document``, ``remove_documents`` and ``set_paths``, which keep them, the vectors and the keyword
+    indexes in step. Example: ``index = Index.empty(settings, 384); index.add_document(doc, chunks, vectors)``
+    """
+
+    def __init__(self, manifest: dict, documents: dict[str, Document], chunks: list[Chunk],
+                 store: VectorStore, keyword: KeywordIndex | None = None, context_keyword: KeywordIndex | None = None):
+        """The parts of a loaded generation (``Index.load``); a new index starts from ``Index.empty``."""
+        if len(store) != len(chunks):
+            raise IndexCorruptError(f"The index holds {len(store)} vectors for {len(chunks)} chunks. {REBUILD_HINT}")
         self.manifest = manifest
-        self.documents = documents
-        self.chunks = chunks
         self.store = store
-        self.position_of_vid = {vector_id(c.chunk_id): i for i, c in enumerate(chunks)}
-        self.keyword = keyword if keyword is not None else self._build_chunk_keyword()
-        self.context_keyword = context_keyword if context_keyword is not None else self._build_context_keyword()
+        self._documents, self._chunks = documents, chunks
+        self._position_of_vid = {vector_id(c.chunk_id): i for i, c in enumerate(chunks)}
+        # Read-only views over the live containers, made once (retrieval reads them per hit).
+        self._documents_view = MappingProxyType(documents)
+        self._positions_view = MappingProxyType(self._position_of_vid)
+        self._keyword = keyword if keyword is not None else self._build_chunk_keyword()
+        self._context_keyword = context_keyword if context_keyword is not None else self._build_context_keyword()
+        # Chunks [0, _keyword_chunks) are in both keyword indexes, later ones are added on first use (only
+        # they are tokenized); _keywords_stale asks for a rebuild (an index saved without term counts).
+        self._keyword_chunks, self._keywords_stale = len(chunks), False
+
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        """Stored documents by doc_id. Example: ``index.documents[chunk.doc_id].title``"""
+        return self._documents_view
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """Every chunk, in vector-store and keyword-index order (read only). Example: ``index.chunks[0].text``"""
+        return self._chunks
+
+    @property
+    def position_of_vid(self) -> Mapping[int, int]:
+        """Position in ``chunks`` of each vector id. Example: ``index.position_of_vid[vector_id(c.chunk_id)]``"""
+        return self._positions_view
+
+    @property
+    def paths(self) -> Mapping[str, str]:
+        """Every indexed path and the content hash it holds. Example: ``index.paths["/a.txt"][:16]``"""
+        return MappingProxyType(self.manifest["documents"])
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        """BM25 over each chunk (chunks added since are added on first use)."""
+        self._refresh_keywords()
+        return self._keyword
+
+    @property
+    def context_keyword(self) -> KeywordIndex:
+        """BM25 over each chunk with its neighbours (chunks added since are added on first use)."""
+        self._refresh_keywords()
+        return self._context_keyword
+
+    def add_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Store ``doc`` under its paths, its instruction spans found, with its chunks and one vector per chunk
+        (row i embeds chunks[i]); ValueError when they do not fit together.
+
+        Example: ``index.add_document(doc, chunks, embedder.encode([c.text for c in chunks]))``
+        """
+        _check_addition(self, doc, chunks, vectors)
+        self.store.add_chunks(np.array([vector_id(c.chunk_id) for c in chunks], dtype=np.int64), vectors,
+                              [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in chunks])
+        self._documents[doc.doc_id] = replace(doc, paths=list(doc.paths), pages=list(doc.pages),
+                                              instructions=find_instructions(doc.text), encoding=None, replaced=0)
+        first = len(self._chunks)
+        self._chunks.extend(chunks)
+        self._position_of_vid.update({vector_id(c.chunk_id): first + i for i, c in enumerate(chunks)})
+        self.manifest["documents"].update(dict.fromkeys(doc.paths, doc.content_hash))
+
+    def remove_documents(self, doc_ids: list[str]) -> int:
+        """Drop documents with their chunks, vectors and paths; returns how many chunks went.
+
+        Example: ``index.remove_documents(["3f2a9c0d1b2e4f60"])``
+        """
+        dropped = {doc_id for doc_id in doc_ids if doc_id in self._documents}
+        if not dropped:
+            return 0
+        gone = [c for c in self._chunks if c.doc_id in dropped]
+        self.store.remove(np.array([vector_id(c.chunk_id) for c in gone], dtype=np.int64))
+        self._drop_from_keywords([i for i, c in enumerate(self._chunks) if c.doc_id in dropped])
+        self._chunks[:] = [c for c in self._chunks if c.doc_id not in dropped]
+        for doc_id in dropped:
+            del self._documents[doc_id]
+        self._position_of_vid.clear()
+        self._position_of_vid.update({vector_id(c.chunk_id): i for i, c in enumerate(self._chunks)})
+        self.set_paths({p: h for p, h in self.paths.items() if h[:16] not in dropped})
+        return len(gone)
+
+    def set_paths(self, by_path: Mapping[str, str]) -> None:
+        """Record which path holds which content (path → content hash); each stored document's ``paths``
+        follow, sorted. Example: ``index.set_paths({**index.paths, "/copy.txt": doc.content_hash})``"""
+        self.manifest["documents"] = dict(by_path)
+        paths_of: dict[str, list[str]] = {}
+        for path, content_hash in sorted(by_path.items()):
+            paths_of.setdefault(content_hash[:16], []).append(path)
+        for doc_id, doc in self._documents.items():
+            doc.paths = paths_of.get(doc_id, doc.paths)  # a document left without a path is removed next
 
     @property
     def needs_save(self) -> bool:
@@ -82,7 +150,34 @@ class Index:
 
     def rebuild_keyword_indexes(self) -> None:
         """BM25 over each chunk and over each chunk's context, from the current documents and chunks."""
-        self.keyword, self.context_keyword = self._build_chunk_keyword(), self._build_context_keyword()
+        self._keyword, self._context_keyword = self._build_chunk_keyword(), self._build_context_keyword()
+        self._keyword_chunks, self._keywords_stale = len(self._chunks), False
+
+    def _refresh_keywords(self) -> None:
+        """Add the chunks added since to both keyword indexes (a rebuild when they keep no term counts)."""
+        if self._keyword_chunks == len(self._chunks) and not self._keywords_stale:
+            return
+        if not self._keywords_incremental():
+            self.rebuild_keyword_indexes()
+            return
+        new = self._chunks[self._keyword_chunks:]  # whole documents: a context never crosses one
+        titles = {c.doc_id: self._documents[c.doc_id].title for c in new}
+        texts = {doc_id: self._documents[doc_id].text for doc_id in titles}
+        self._keyword = self._keyword.extended(chunk_texts(new, titles))
+        self._context_keyword = self._context_keyword.extended(context_texts(new, titles, texts))
+        self._keyword_chunks = len(self._chunks)
+
+    def _drop_from_keywords(self, positions: list[int]) -> None:
+        """Remove chunks from both keyword indexes; ones added since the last refresh were never in them."""
+        held = [p for p in positions if p < self._keyword_chunks]
+        if not self._keywords_incremental():
+            self._keywords_stale = True
+        elif held:
+            self._keyword, self._context_keyword = self._keyword.without(held), self._context_keyword.without(held)
+        self._keyword_chunks -= len(held)
+
+    def _keywords_incremental(self) -> bool:
+        return not self._keywords_stale and self._keyword.incremental and self._context_keyword.incremental
 
     def _build_chunk_keyword(self) -> KeywordIndex:
         titles = {doc_id: doc.title for doc_id, doc in self.documents.items()}
@@ -94,32 +189,34 @@ class Index:
         return KeywordIndex.build(context_texts(self.chunks, titles, texts), k1=CONTEXT_K1, b=CONTEXT_B)
 
     @classmethod
-    def empty(cls, settings: Settings, dimension: int) -> "Index":
+    def empty(cls, settings: Settings, dimension: int) -> Index:
         manifest = {
             "format_version": FORMAT_VERSION,
             "embed_model": settings.embed_model,
+            "embed_precision": embed_precision(settings),
             "dimension": dimension,
             "chunker": chunker_settings(settings),
             "context_keyword": CONTEXT_SETTINGS,
+            "vector_store": settings.vector_store,
             "documents": {},
         }
-        return cls(manifest, {}, [], FaissStore(dimension))
+        return cls(manifest, {}, [], store_class(settings.vector_store).configured(settings, dimension))
 
     @classmethod
-    def load(cls, index_dir: Path, settings: Settings) -> "Index":
+    def load(cls, index_dir: Path, settings: Settings) -> Index:
         """Load the live generation; fails clearly on a missing, corrupt or mismatched index."""
         folder = current_generation(index_dir)
         manifest = read_manifest(folder)
         verify_files(folder, manifest)  # before anything is read: damage is an error, never an answer
         check_compatible(manifest, settings, index_dir)
-        documents = {d.doc_id: d for d in _read_documents(folder / DOCUMENTS)}
-        _check_count(folder / DOCUMENTS, "documents", len(documents), manifest.get("document_count"))
-        chunks = _read_chunks(folder / CHUNKS, documents)
-        _check_count(folder / CHUNKS, "chunks", len(chunks), manifest.get("chunk_count"))
-        store = FaissStore.load(folder / FaissStore.FILE)
+        documents = {d.doc_id: d for d in read_documents(folder / DOCUMENTS)}
+        check_count(folder / DOCUMENTS, "documents", len(documents), manifest.get("document_count"))
+        chunks = read_chunks(folder / CHUNKS, documents)
+        check_count(folder / CHUNKS, "chunks", len(chunks), manifest.get("chunk_count"))
+        store = store_class(store_name(manifest)).opened(folder, settings)
         if len(store) != len(chunks) or store.dimension != manifest["dimension"]:
             raise IndexCorruptError(
-                f"The vector file {folder / FaissStore.FILE} holds {len(store)} vectors of dimension "
+                f"The vector file {folder / store.FILE} holds {len(store)} vectors of dimension "
                 f"{store.dimension} but the docstore lists {len(chunks)} chunks. {REBUILD_HINT}"
             )
         keyword = KeywordIndex.load(folder / KEYWORD_DIR, len(chunks))
@@ -129,18 +226,16 @@ class Index:
 
     def save(self, index_dir: Path) -> Path:
         """Persist as a new generation (atomic). Call under IndexLock."""
-        self.manifest["context_keyword"] = CONTEXT_SETTINGS
+        self.manifest["context_keyword"], self.manifest["vector_store"] = CONTEXT_SETTINGS, self.store.name
         # Row counts as written: a file that loses rows is named, not the next file that refers to them.
         self.manifest["document_count"], self.manifest["chunk_count"] = len(self.documents), len(self.chunks)
 
         def write(folder: Path) -> None:
-            with open(folder / DOCUMENTS, "w", encoding="utf-8") as handle:
-                for doc in self.documents.values():
-                    handle.write(_json_line(asdict(doc)))
-            with open(folder / CHUNKS, "w", encoding="utf-8") as handle:
-                for c in self.chunks:
-                    handle.write(json.dumps([c.chunk_id, c.doc_id, c.position, c.start, c.end, c.n_tokens]) + "\n")
-            self.store.save(folder / FaissStore.FILE)
+            write_documents(folder / DOCUMENTS, self.documents.values())
+            write_chunks(folder / CHUNKS, self.chunks)
+            self.store.save(folder)
+            if self.store.location():  # a store beyond this folder (Milvus): its URI and collection
+                self.manifest["vector_location"] = self.store.location()
             self.keyword.save(folder / KEYWORD_DIR)
             self.context_keyword.save(folder / CONTEXT_KEYWORD_DIR)
             seal(folder, self.manifest)  # the manifest last, with the checksum of every file above
@@ -202,70 +297,38 @@ def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> Non
             f"The index at {index_dir} was built with the embedding model {manifest.get('embed_model')!r}, "
             f"but RAG_EMBED_MODEL is {settings.embed_model!r}. Set it back, or: {fix}"
         )
+    built, wanted = manifest.get("embed_precision", "fp32"), embed_precision(settings)
+    if built != wanted:  # int8 and fp32 vectors of one text differ (cosine ~0.99): never mix them
+        raise IndexMismatchError(
+            f"The index at {index_dir} holds {built} vectors, but RAG_EMBED_PRECISION is {wanted!r}. "
+            f"Set RAG_EMBED_PRECISION={built}, or: {fix}")
+    if store_name(manifest) != settings.vector_store:
+        raise IndexMismatchError(
+            f"The index at {index_dir} keeps its vectors in the store {store_name(manifest)!r}, but "
+            f"RAG_VECTOR_STORE is {settings.vector_store!r}. Set it back, or: {fix}")
 
 
-def _json_line(row: dict) -> str:
-    """One JSON line, non-ASCII text kept readable; lone surrogates (file names that are not UTF-8) escaped,
-    since they cannot be written as UTF-8 but ``json.loads`` reads ``\\udcff`` back exactly."""
-    line = json.dumps(row, ensure_ascii=False)
-    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line) + "\n"
+def embed_precision(settings: Settings) -> str:
+    """The precision of the vectors ``settings`` make (indexes from before the setting hold fp32)."""
+    from .embedding import embedder_for
+
+    return embedder_for(settings).precision
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+def store_name(manifest: dict) -> str:
+    """The vector store an index was written with (indexes from before the setting used FAISS)."""
+    return manifest.get("vector_store", DEFAULT_STORE)
 
 
-def _check_count(path: Path, what: str, found: int, expected: int | None) -> None:
-    """Blame the file that lost rows, not the next one that refers to them."""
-    if expected is not None and found != expected:
-        raise IndexCorruptError(
-            f"The index file {path} lists {found} {what}, the manifest {expected}. {REBUILD_HINT}")
-
-
-@contextmanager
-def _index_file(path: Path):
-    """Turn a missing or undecodable index file into an IndexCorruptError that names it."""
-    try:
-        yield
-    except FileNotFoundError as exc:
-        raise IndexCorruptError(f"The index file {path} is missing. {REBUILD_HINT}") from exc
-    except OSError as exc:
-        raise access_error(exc, path) or exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(f"The index file {path} is corrupt ({exc}). {REBUILD_HINT}") from exc
-
-
-def _read_json(path: Path) -> dict:
-    with _index_file(path):
-        return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _read_jsonl(path: Path):
-    with _index_file(path), open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            yield number, json.loads(line)
-
-
-def _read_documents(path: Path) -> list[StoredDocument]:
-    try:
-        return [_stored_document(row) for _, row in _read_jsonl(path)]
-    except TypeError as exc:
-        raise IndexCorruptError(f"The index file {path} has unexpected fields ({exc}).") from exc
-
-
-def _stored_document(row: dict) -> StoredDocument:
-    """One documents.jsonl row; a row written before instruction spans were stored gets them found now."""
-    spans = row["instructions"] if "instructions" in row else find_instructions(row.get("text") or "")
-    return StoredDocument(**{**row, "pages": [tuple(p) for p in row.get("pages", [])],
-                             "instructions": [tuple(s) for s in spans]})
-
-
-def _read_chunks(path: Path, documents: dict[str, StoredDocument]) -> list[Chunk]:
-    chunks = []
-    for number, row in _read_jsonl(path):
-        try:
-            chunk_id, doc_id, position, start, end, n_tokens = row
-            text = documents[doc_id].text[start:end]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise IndexCorruptError(f"The index file {path} is corrupt at line {number}.") from exc
-        chunks.append(Chunk(chunk_id, doc_id, position, start, end, n_tokens, text))
-    return chunks
+def _check_addition(index: Index, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    """ValueError when a document and its chunks and vectors do not fit (a hand-built index fails here)."""
+    if doc.doc_id in index.documents:
+        raise ValueError(f"Document {doc.doc_id} is already stored; remove it first.")
+    if not doc.paths:
+        raise ValueError(f"Document {doc.doc_id} has no path; give it the file it came from.")
+    stray = next((c for c in chunks if c.doc_id != doc.doc_id or not 0 <= c.start < c.end <= len(doc.text)), None)
+    if stray is not None:
+        raise ValueError(f"Chunk {stray.chunk_id} does not lie inside document {doc.doc_id}.")
+    if len(vectors) != len(chunks):
+        raise ValueError(f"Document {doc.doc_id} has {len(chunks)} chunks but {len(vectors)} vectors; "
+                         "give one vector per chunk.")

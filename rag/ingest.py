@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from .chunking import Chunk, chunk_text, vector_id
 from .config import Settings
 from .documents import Document, SkippedFile, display_path, load_paths
-from .embedding import Embedder, get_embedder
+from .embedding import Encoder, embedder_for
 from .errors import ConfigError, IndexMismatchError
-from .index import Index, StoredDocument, chunker_settings
-from .injection import find_instructions, first_marked
+from .index import Index, chunker_settings
+from .injection import first_marked
 from .repair import open_for_ingest
 from .storage import IndexLock, has_index
+from .streaming import IngestProgress, ProgressCallback, embed_documents, title_prefix
+
+__all__ = ["IngestProgress", "IngestReport", "ProgressCallback", "forget", "ingest", "title_prefix", "token_offsets"]
 
 
 @dataclass
@@ -56,12 +57,17 @@ class IngestReport:
 
 
 def ingest(paths: list[str | Path], index_dir: Path, settings: Settings, prune: bool = False,
-           rebuild: bool = False, progress: bool = False) -> tuple[IngestReport, Index]:
-    """Bring the index at ``index_dir`` in step with ``paths``; returns the report and the new index."""
+           rebuild: bool = False, progress: bool | ProgressCallback | None = False) -> tuple[IngestReport, Index]:
+    """Bring the index at ``index_dir`` in step with ``paths``; returns the report and the new index.
+
+    ``progress``: True draws a bar on stderr; a callable gets an ``IngestProgress`` (chunks done, rate,
+    ETA) at the start, after each embedded group of chunks and at the end, from the calling thread.
+    Example: ``ingest(["big.txt"], index_dir, settings, progress=lambda p: print(p.chunks_done, p.eta_s))``
+    """
     started = time.perf_counter()
     repair = None
     loaded = load_paths(paths, max_file_mb=settings.max_file_mb)
-    embedder = get_embedder(settings.embed_model, settings.embed_batch_size)
+    embedder = embedder_for(settings)
     _check_chunk_budget(settings, embedder)
     report = IngestReport(skipped=loaded.skipped, notes=loaded.notes)
     with IndexLock(index_dir, timeout=settings.lock_timeout):
@@ -82,7 +88,29 @@ def ingest(paths: list[str | Path], index_dir: Path, settings: Settings, prune: 
     return report, current
 
 
-def _check_chunk_budget(settings: Settings, embedder: Embedder) -> None:
+def forget(paths: list[str], index_dir: Path, settings: Settings) -> tuple[IngestReport, Index]:
+    """Remove the documents indexed under ``paths`` (stored paths, as in ``Index.documents``); their files are
+    left alone and everything else stays as it was. Returns the report and the new index.
+
+    Example: ``forget(["/data/old.txt"], Path("indexes/default"), Settings())[0].removed == ["/data/old.txt"]``
+    """
+    started = time.perf_counter()
+    report = IngestReport()
+    with IndexLock(index_dir, timeout=settings.lock_timeout):
+        index = Index.load(index_dir, settings)
+        report.removed = [p for p in dict.fromkeys(map(str, paths)) if p in index.paths]
+        by_path = {p: h for p, h in index.paths.items() if p not in set(report.removed)}
+        index.set_paths(by_path)
+        live_ids = {h[:16] for h in by_path.values()}
+        report.chunks_removed = index.remove_documents([d for d in index.documents if d not in live_ids])
+        if report.removed:
+            index.save(index_dir)
+    report.documents, report.chunks = len(index.documents), len(index.chunks)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report, index
+
+
+def _check_chunk_budget(settings: Settings, embedder: Encoder) -> None:
     if settings.chunk_tokens + settings.title_prefix_tokens + 1 > embedder.max_tokens:
         raise ConfigError(
             f"RAG_CHUNK_TOKENS ({settings.chunk_tokens}) + RAG_TITLE_PREFIX_TOKENS ({settings.title_prefix_tokens}) "
@@ -99,9 +127,10 @@ def _check_same_chunker(index: Index, settings: Settings, index_dir: Path) -> No
 
 
 def _apply(index: Index, documents: list[Document], paths: list[str | Path], prune: bool,
-           report: IngestReport, embedder: Embedder, settings: Settings, progress: bool) -> bool:
+           report: IngestReport, embedder: Encoder, settings: Settings,
+           progress: bool | ProgressCallback | None) -> bool:
     """Update path→hash bookkeeping, drop unreferenced documents, embed new ones. True if anything changed."""
-    by_path: dict[str, str] = index.manifest["documents"]
+    by_path = dict(index.paths)  # worked on here, recorded in the index at the end
     for doc in documents:
         previous = by_path.get(doc.path)
         if previous == doc.content_hash:
@@ -119,15 +148,12 @@ def _apply(index: Index, documents: list[Document], paths: list[str | Path], pru
     report.removed += _drop_unusable(by_path, report)
     live_ids = {h[:16] for h in by_path.values()}
     removed_ids = [doc_id for doc_id in index.documents if doc_id not in live_ids]
-    report.chunks_removed = _remove_documents(index, removed_ids)
+    report.chunks_removed = index.remove_documents(removed_ids)
     new_docs = _new_documents(index, documents, report)
     if new_docs:
         _embed_documents(index, new_docs, embedder, settings, report, progress)
-    _refresh_paths(index, by_path)
-    changed = bool(report.added or report.updated or report.removed or removed_ids or new_docs)
-    if changed:
-        index.rebuild_keyword_indexes()
-    return changed
+    index.set_paths(by_path)
+    return bool(report.added or report.updated or report.removed or removed_ids or new_docs)
 
 
 def _prune(by_path: dict[str, str], paths: list[str | Path], present: set[str], report: IngestReport) -> list[str]:
@@ -172,19 +198,6 @@ def _under(by_path: dict[str, str], paths: list[str | Path]) -> list[str]:
     return [p for p in by_path if any(p.startswith(r) for r in roots)]
 
 
-def _remove_documents(index: Index, doc_ids: list[str]) -> int:
-    if not doc_ids:
-        return 0
-    dropped = set(doc_ids)
-    gone = [c for c in index.chunks if c.doc_id in dropped]
-    index.store.remove(np.array([vector_id(c.chunk_id) for c in gone], dtype=np.int64))
-    index.chunks = [c for c in index.chunks if c.doc_id not in dropped]
-    for doc_id in doc_ids:
-        del index.documents[doc_id]
-    index.position_of_vid = {vector_id(c.chunk_id): i for i, c in enumerate(index.chunks)}
-    return len(gone)
-
-
 def _new_documents(index: Index, documents: list[Document], report: IngestReport) -> list[Document]:
     """Distinct documents not yet stored; a second name for stored content is only bookkept."""
     fresh: dict[str, Document] = {}
@@ -198,72 +211,39 @@ def _new_documents(index: Index, documents: list[Document], report: IngestReport
     return list(fresh.values())
 
 
-def _refresh_paths(index: Index, by_path: dict[str, str]) -> None:
-    paths_of: dict[str, list[str]] = {}
-    for path, content_hash in sorted(by_path.items()):
-        paths_of.setdefault(content_hash[:16], []).append(path)
-    for doc_id, doc in index.documents.items():
-        doc.paths = paths_of.get(doc_id, doc.paths)
+def _embed_documents(index: Index, docs: list[Document], embedder: Encoder, settings: Settings,
+                     report: IngestReport, progress: bool | ProgressCallback | None) -> None:
+    """Chunk and embed ``docs`` as a stream (rag/streaming.py) and add each to the index when done."""
+    callback, close = _progress(progress)
+    try:
+        for doc, chunks, vectors in embed_documents(docs, embedder, settings, callback):
+            index.add_document(doc, chunks, vectors)
+            report.chunks_embedded += len(chunks)
+            report.tokens_embedded += sum(c.n_tokens for c in chunks)
+    finally:
+        close()
 
 
-def _embed_documents(index: Index, docs: list[Document], embedder: Embedder, settings: Settings,
-                     report: IngestReport, progress: bool) -> None:
-    new_chunks: list[Chunk] = []
-    texts: list[str] = []
-    for doc in docs:
-        chunks = chunk_text(doc.doc_id, doc.text, token_offsets(embedder), settings.chunk_tokens,
-                            settings.chunk_overlap_tokens)
-        prefix = title_prefix(doc.title, embedder, settings.title_prefix_tokens)
-        new_chunks.extend(chunks)
-        texts.extend(prefix + c.text for c in chunks)
-        index.documents[doc.doc_id] = StoredDocument(
-            doc.doc_id, doc.content_hash, doc.title, doc.text, doc.size, [doc.path], doc.date, doc.url,
-            list(doc.pages), instructions=find_instructions(doc.text),
-        )
-    vectors = embed_sorted(embedder, texts, progress)
-    index.store.add(np.array([vector_id(c.chunk_id) for c in new_chunks], dtype=np.int64), vectors)
-    first = len(index.chunks)
-    index.chunks.extend(new_chunks)
-    index.position_of_vid.update({vector_id(c.chunk_id): first + i for i, c in enumerate(new_chunks)})
-    report.chunks_embedded = len(new_chunks)
-    report.tokens_embedded = sum(c.n_tokens for c in new_chunks)
+def token_offsets(embedder: Encoder):
+    """The tokenizer's char offsets per text, as chunk_text wants them (no torch import)."""
+    return embedder.token_offsets
 
 
-def token_offsets(embedder: Embedder):
-    """The tokenizer's char offsets per text, as chunk_text wants them."""
-
-    def offsets(texts):
-        return embedder.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-
-    return offsets
-
-
-def title_prefix(title: str, embedder: Embedder, max_tokens: int) -> str:
-    """The title line prepended to each chunk's embedding text (never to its stored span)."""
-    if not title or max_tokens <= 0:
-        return ""
-    offsets = embedder.tokenizer(title, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    cut = title if len(offsets) <= max_tokens else title[: offsets[max_tokens - 1][1]]
-    return cut.strip() + "\n"
-
-
-def embed_sorted(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
-    """Embed texts longest first in groups (less padding), with a progress bar; rows in input order."""
-    if not texts:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    group = max(embedder.batch_size * 8, 256)
-    bar = _progress_bar(len(texts), progress)
-    for begin in range(0, len(order), group):
-        ids = order[begin:begin + group]
-        vectors[ids] = embedder.encode([texts[i] for i in ids])
-        bar.update(len(ids))
-    bar.close()
-    return vectors
-
-
-def _progress_bar(total: int, enabled: bool):
+def _progress(progress: bool | ProgressCallback | None) -> tuple[ProgressCallback | None, Callable[[], None]]:
+    """The callback to give the stream, and what to call at the end: ``True`` draws a bar on stderr
+    (chunks done, rate, ETA), a callable is called as is, False or None shows nothing."""
+    if not progress:
+        return None, lambda: None
+    if callable(progress):
+        return progress, lambda: None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="chunk", desc="Embedding", disable=not enabled, file=sys.stderr)
+    bar = tqdm(total=1, unit="char", unit_scale=True, desc="Embedding", file=sys.stderr)
+
+    def show(p: IngestProgress) -> None:
+        bar.total = p.chars_total
+        bar.update(p.chars_done - bar.n)
+        bar.set_postfix_str(f"{p.chunks_done:,} chunks, {p.chunks_per_s:,.0f} chunks/s, "
+                            f"{p.tokens_per_s:,.0f} tokens/s, {p.files_done}/{p.files_total} files", refresh=False)
+
+    return show, bar.close

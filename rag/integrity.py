@@ -8,6 +8,7 @@ Example: ``seal(folder, manifest)`` when writing; ``manifest = read_manifest(fol
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 MANIFEST_SUM = "manifest.sum"  # CRC-32 of manifest.json's bytes: the manifest cannot vouch for itself
 CHECKSUMS = "checksums"  # manifest key: {path relative to the generation folder: {"bytes", "crc32"}}
+_CHECKSUM_LINE = re.compile(rb"[0-9a-f]{8}\n")  # what seal() writes into manifest.sum
 _BLOCK = 1 << 20  # streamed in 1 MB blocks so a large vector file never sits in memory twice
 # Why CRC-32: it guards against damage on disk, not against forgery, and catches every burst of up to 32
 # flipped bits; at 3.2 GB/s here (blake2b 0.9, sha1 1.7) a 350 MB index of 100k chunks costs ~0.1 s to open.
@@ -47,6 +49,12 @@ def repair_hint(index_dir: Path) -> str:
             f"or rebuild it with `rag ingest PATH... --index {index_dir} --rebuild`.")
 
 
+def rebuild_hint(index_dir: Path) -> str:
+    """What fixes a damaged manifest, manifest checksum or CURRENT pointer: an ingest cannot repair an index
+    whose list of files is unreadable, so only --rebuild does."""
+    return f"Rebuild it with `rag ingest PATH... --index {index_dir} --rebuild`."
+
+
 def _files(folder: Path) -> list[str]:
     """Every file of a generation except the manifest and its checksum, as sorted relative paths."""
     names = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -67,17 +75,17 @@ def read_manifest(folder: Path) -> dict:
     """The generation's manifest, checked against its sidecar checksum; IndexCorruptError names the file.
     A manifest written before checksums existed (no sidecar, no checksums) is read as it is."""
     path, sidecar = folder / MANIFEST, folder / MANIFEST_SUM
-    hint = repair_hint(folder.parent)
+    hint = rebuild_hint(folder.parent)
     try:
         data = path.read_bytes()
-        expected = sidecar.read_bytes().decode("ascii") if sidecar.exists() else None
+        expected = sidecar.read_bytes() if sidecar.exists() else None
     except FileNotFoundError as exc:
         raise IndexCorruptError(f"The index file {exc.filename or path} is missing. {hint}") from exc
-    except UnicodeDecodeError as exc:
-        raise IndexCorruptError(f"The index file {sidecar} is damaged ({exc.reason}). {hint}") from exc
     except OSError as exc:
         raise access_error(exc, Path(exc.filename or path)) or exc
-    if expected is not None and _digest(data) + "\n" != expected:
+    if expected is not None and not _CHECKSUM_LINE.fullmatch(expected):  # empty, cut short or overwritten
+        raise IndexCorruptError(f"The index file {sidecar} is damaged (it does not hold a CRC-32 checksum). {hint}")
+    if expected is not None and (_digest(data) + "\n").encode("ascii") != expected:
         raise IndexCorruptError(f"The index file {path} does not match its checksum in {MANIFEST_SUM} "
                                 f"(damaged on disk). {hint}")
     try:
@@ -129,7 +137,7 @@ def verify_files(folder: Path, manifest: dict) -> None:
         raise IndexCorruptError(f"The index file {folder / name} is damaged: {problem}. {repair_hint(folder.parent)}")
 
 
-def structure_problems(index: "Index") -> list[str]:
+def structure_problems(index: Index) -> list[str]:
     """What breaks the invariants every sound index keeps: chunk spans inside their documents, one vector
     per chunk under the chunk's id, keyword indexes over exactly the chunks. Cheap (numpy, one pass)."""
     problems = []
@@ -145,7 +153,7 @@ def structure_problems(index: "Index") -> list[str]:
         problems.append(f"chunks.jsonl: {len(index.chunks) - len(expected)} chunk id(s) appear twice")
     elif not np.array_equal(expected, stored):
         unknown = np.setdiff1d(stored, expected).size
-        problems.append(f"vectors.faiss: {stored.size} vector ids, {unknown} of them name no chunk "
+        problems.append(f"{index.store.FILE}: {stored.size} vector ids, {unknown} of them name no chunk "
                         f"({expected.size} chunks)")
     for name, keyword in (("bm25", index.keyword), ("bm25_context", index.context_keyword)):
         problem = keyword.structure_problem(len(index.chunks))
@@ -154,7 +162,7 @@ def structure_problems(index: "Index") -> list[str]:
     return problems
 
 
-def check_structure(index: "Index", folder: Path) -> None:
+def check_structure(index: Index, folder: Path) -> None:
     """Raise IndexCorruptError naming the file whose invariants do not hold (see structure_problems)."""
     problems = structure_problems(index)
     if problems:

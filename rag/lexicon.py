@@ -69,7 +69,9 @@ mandatory optional|required optional|public private|internal external|inside out
 add remove|added removed|add drop|adds drops|added dropped|buy sell|bought sold|above below|upgrade downgrade|
 true false|loosen tighten|loosened tightened|relax tighten|
 relaxed tightened|easing tightening|suspend resume|suspended resumed|enable disable|enabled disabled|
-sunrise sunset|minimum maximum|majority minority|abundant scarce|surplus deficit|profit loss|export import"""
+sunrise sunset|minimum maximum|majority minority|abundant scarce|surplus deficit|profit loss|export import|
+dry wet|written oral|written verbal|continue stop|continued stopped|continues stops|continue discontinue|
+continued discontinued|continue end|continued ended|open shut|opened shut"""
 ANTONYMS: dict[str, set[str]] = {}
 for _pair in _ANTONYM_PAIRS.replace("\n", "").split("|"):
     _a, _b = _pair.split()
@@ -106,7 +108,8 @@ FILLERS = set("""roughly about approximately around nearly almost some still als
 currently now already further additional take takes taking took taken make makes making made get gets got getting
 put puts go goes went come comes came do done use uses used using include includes including included
 according article articles document documents passage passages text texts source sources say says said states stated
-notes noted mentions mentioned reports reported writes wrote based located situated""".split())
+notes noted mentions mentioned reports reported writes wrote based located situated following previously
+formerly again back instead together""".split())
 
 # Function words beyond the retrieval stop list: they carry no checkable content.
 FUNCTION_WORDS = set("""i me my we us our you your he him his she her hers it its they them their what which who whom

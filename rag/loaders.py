@@ -1,7 +1,9 @@
-"""Turn a file's bytes into text plus the metadata its format states, one function per format.
+"""Turn a file's bytes into text plus the metadata its format states, one registered function per format.
 
-Plain text is decoded (UTF-8, else a detected legacy encoding); HTML, PDF and DOCX go through
-BeautifulSoup, pypdf and docx2txt, imported only when such a file shows up.
+A loader is a function ``(data: bytes) -> Extracted`` decorated ``@loader(".suffix", ...)``; the supported
+file types (ingest, uploads, the UI's label) are the registered suffixes. Plain text is decoded (UTF-8,
+else a detected legacy encoding); HTML, PDF and DOCX go through BeautifulSoup, pypdf and docx2txt,
+imported only when such a file shows up.
 Example: ``extract("notes.md", b"# Notes\\n\\nBody").title == "Notes"``
 """
 from __future__ import annotations
@@ -10,9 +12,10 @@ import io
 import re
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from xml.etree import ElementTree
 
 from .errors import RagError
@@ -53,16 +56,36 @@ class Extracted:
     replaced: int = 0  # invalid UTF-8 bytes shown as U+FFFD
 
 
+Loader = Callable[[bytes], Extracted]
+_LoaderT = TypeVar("_LoaderT", bound=Loader)
+_LOADERS: dict[str, Loader] = {}
+
+
+def loader(*suffixes: str) -> Callable[[_LoaderT], _LoaderT]:
+    """Register the decorated function as the loader of files ending in ``suffixes`` (any case).
+
+    Example: ``@loader(".rst")`` over ``def extract_rst(data: bytes) -> Extracted: ...``
+    """
+
+    def wrap(function: _LoaderT) -> _LoaderT:
+        for suffix in suffixes:
+            _LOADERS[suffix.lower()] = function
+        return function
+
+    return wrap
+
+
+def supported_suffixes() -> frozenset[str]:
+    """The file suffixes a loader is registered for. Example: ``".pdf" in supported_suffixes()``"""
+    return frozenset(_LOADERS)
+
+
 def extract(name: str | Path, data: bytes) -> Extracted:
-    """Dispatch on the file suffix. Example: ``extract("a.txt", b"hello").text == "hello"``"""
-    suffix = Path(name).suffix.lower()
-    if suffix in (".html", ".htm"):
-        return extract_html(data)
-    if suffix == ".pdf":
-        return extract_pdf(data)
-    if suffix == ".docx":
-        return extract_docx(data)
-    return extract_plain(data, markdown=suffix in MARKDOWN_SUFFIXES)
+    """Dispatch on the file suffix; unknown ones read as plain text.
+
+    Example: ``extract("a.txt", b"hello").text == "hello"``
+    """
+    return _LOADERS.get(Path(name).suffix.lower(), extract_plain)(data)
 
 
 def looks_binary(data: bytes) -> bool:
@@ -191,6 +214,7 @@ def tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+@loader(".txt")
 def extract_plain(data: bytes, markdown: bool = False) -> Extracted:
     """.txt and .md: decoded and newline-normalised, otherwise untouched so spans match what the user sees."""
     text, encoding, replaced = decode_text(data)
@@ -202,6 +226,49 @@ def extract_plain(data: bytes, markdown: bool = False) -> Extracted:
                      url=stated.url)
 
 
+@loader(*sorted(MARKDOWN_SUFFIXES))
+def extract_markdown(data: bytes) -> Extracted:
+    """.md and .markdown: plain text whose YAML front matter states title, date and URL. Raw HTML comments and
+    invisibly styled HTML elements are handled as in HTML pages (dropped, unless addressed to AI systems)."""
+    extracted = extract_plain(data, markdown=True)
+    text = _markdown_hidden_html(extracted.text)
+    if text != extracted.text:
+        extracted.text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+    return extracted
+
+
+# Raw HTML a Markdown renderer does not show: comments and elements styled or marked hidden. Fenced code is
+# matched first and kept as it is (a comment shown as code is reading matter).
+_MARKDOWN_HTML = re.compile(
+    r"(?P<fence>^(?:```|~~~).*?^(?:```|~~~))|<!--(?P<comment>.*?)-->|"
+    r"<(?P<tag>[a-zA-Z][\w-]*)(?P<attrs>\s[^<>]*)>(?P<body>.*?)</(?P=tag)\s*>", re.S | re.M)
+_HIDDEN_ATTRIBUTES = re.compile(
+    r"\bhidden\b|aria-hidden\s*=\s*[\"']?true|style\s*=\s*[\"'][^\"']*(?:display\s*:\s*none|visibility\s*:\s*hidden|"
+    r"(?:font-size|opacity)\s*:\s*0(?![.\d]*[1-9]))", re.IGNORECASE)
+
+
+def _markdown_hidden_html(text: str) -> str:
+    """Markdown text with its hidden raw HTML dropped or reduced to the sentences addressed to AI systems.
+
+    Example: ``_markdown_hidden_html("Hi <!-- build 4 -->") == "Hi "``
+    """
+    if "<" not in text:
+        return text
+
+    def replace(match: re.Match) -> str:
+        if match.group("fence") is not None:
+            return match.group(0)
+        if match.group("comment") is not None:
+            return _hidden_orders(match.group("comment"))
+        if not _HIDDEN_ATTRIBUTES.search(match.group("attrs")):
+            return match.group(0)
+        from bs4 import BeautifulSoup
+
+        return _hidden_orders(BeautifulSoup(match.group("body"), "html.parser").get_text(" "))
+    return _MARKDOWN_HTML.sub(replace, text)
+
+
+@loader(".pdf")
 def extract_pdf(data: bytes) -> Extracted:
     """Pages joined by blank lines, each page's start offset and 1-based number kept in ``pages``.
 
@@ -236,6 +303,7 @@ def extract_pdf(data: bytes) -> Extracted:
     return Extracted(text="\n\n".join(parts), pages=pages, title=_real_title(title))
 
 
+@loader(".docx")
 def extract_docx(data: bytes) -> Extracted:
     """Body text via docx2txt, title from the core properties.
 
@@ -267,6 +335,7 @@ def _real_title(title: str | None) -> str | None:
     return title if title and not _PLACEHOLDER_TITLE.match(title) else None
 
 
+@loader(".html", ".htm")
 def extract_html(data: bytes) -> Extracted:
     """Readable text of an HTML page (blocks on their own lines) and its title, date and canonical URL.
 

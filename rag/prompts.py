@@ -5,14 +5,16 @@ text in a document ("ignore previous instructions ...") reads as something to ci
 a source with text marked as addressed to AI systems also carries a warning and the marked text in ⟦ ⟧.
 Messages are plain ``{"role", "content"}`` dicts; the backends turn them into llama-index messages.
 
-Example: ``answer_messages("When did the controls start?", sources)  # [{"role": "system", ...}, {"role": "user", ...}]``
+Example: ``answer_messages("When did the controls start?", sources)``
+-> ``[{"role": "system", ...}, {"role": "user", ...}]``
 """
 from __future__ import annotations
 
 import re
 
-from .answering import MARKER, NO_ANSWER, neutralise_markers
+from .text import MARKER, neutralise_markers
 from .types import Citation
+from .verification import NO_ANSWER
 
 __all__ = ["NO_ANSWER", "answer_messages", "condense_messages", "format_sources", "neutralise", "clean_rewrite"]
 

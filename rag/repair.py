@@ -9,17 +9,18 @@ Example: ``index, repair = open_for_ingest(Path("indexes/default"), Settings())`
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
 from .documents import Document, display_path, load_file
 from .errors import IndexCorruptError, RagError
-from .index import CHUNKS, DOCUMENTS, Index, StoredDocument, _read_chunks, _read_documents, check_compatible
+from .docstore import CHUNKS, DOCUMENTS, read_chunks, read_documents
+from .index import Index, check_compatible, store_name
 from .integrity import damaged_files, read_manifest, structure_problems
 from .storage import current_generation
-from .vectorstore import FaissStore
+from .stores import VectorStore, store_class
 
 if TYPE_CHECKING:
     from .ingest import IngestReport
@@ -40,7 +41,7 @@ class Repair:
         paths = {d.path for d in loaded}
         return [d for d in self.documents if d.path not in paths]
 
-    def account(self, report: "IngestReport") -> None:
+    def account(self, report: IngestReport) -> None:
         """Tell the report: paths embedded again are repaired (never "unchanged"), lost ones removed."""
         if self.reembed:
             report.repaired, report.unchanged = sorted(report.unchanged), []
@@ -66,31 +67,32 @@ def salvage(index_dir: Path, settings: Settings) -> tuple[Index, Repair]:
     manifest = read_manifest(folder)
     check_compatible(manifest, settings, index_dir)
     damaged = {name.split("/")[0] for name, _ in damaged_files(folder, manifest)}
-    documents = _sound(lambda: {d.doc_id: d for d in _read_documents(folder / DOCUMENTS)}, DOCUMENTS in damaged)
+    documents = _sound(lambda: {d.doc_id: d for d in read_documents(folder / DOCUMENTS)}, DOCUMENTS in damaged)
     if documents is not None and not all(map(_hash_matches, documents.values())):
         documents = None
-    chunks = _sound(lambda: _read_chunks(folder / CHUNKS, documents), CHUNKS in damaged or documents is None)
-    store = _sound(lambda: FaissStore.load(folder / FaissStore.FILE), FaissStore.FILE in damaged or chunks is None)
-    empty = Index(manifest, {}, [], FaissStore(manifest["dimension"]))
+    chunks = _sound(lambda: read_chunks(folder / CHUNKS, documents), CHUNKS in damaged or documents is None)
+    store_type = store_class(store_name(manifest))
+    store = _sound(lambda: store_type.opened(folder, settings), store_type.FILE in damaged or chunks is None)
+    empty = Index(manifest, {}, [], store_type.configured(settings, manifest["dimension"]))
     if documents is None:
-        return empty, _reread(manifest, sorted(manifest["documents"]), f"{DOCUMENTS} is damaged", settings)
+        return empty, _reread(empty, sorted(manifest["documents"]), f"{DOCUMENTS} is damaged", settings)
     missing = sorted(p for p, h in manifest["documents"].items() if h[:16] not in documents)
     if store is not None and _whole(manifest, documents, chunks, store) and not missing:
         whole = Index(manifest, documents, chunks, store)  # keyword indexes rebuilt from the docstore
         if not structure_problems(whole):
             names = sorted(damaged) or ["the keyword index"]
             return whole, Repair(notes=[f"repaired: {', '.join(names)} rebuilt from the docstore"])
-    repair = _reread(manifest, missing, f"{len(missing)} document(s) missing from {DOCUMENTS}", settings) \
+    repair = _reread(empty, missing, f"{len(missing)} document(s) missing from {DOCUMENTS}", settings) \
         if missing else Repair(reembed=True)
     restored = [_from_stored(doc) for doc in documents.values()]
     repair.documents.extend(restored)
-    named = ", ".join(sorted(damaged)) or f"{CHUNKS} or {FaissStore.FILE}"
+    named = ", ".join(sorted(damaged)) or f"{CHUNKS} or {store_type.FILE}"
     repair.notes.append(f"repaired: {named} damaged; chunks and vectors rebuilt from the stored text of "
                         f"{len(restored)} document(s)")
     return empty, repair
 
 
-def _whole(manifest: dict, documents: dict, chunks: list, store: FaissStore) -> bool:
+def _whole(manifest: dict, documents: dict, chunks: list, store: VectorStore) -> bool:
     """Counts agree: every document has chunks, as many chunks as recorded, one vector each."""
     return (store.dimension == manifest["dimension"] and len(store) == len(chunks)
             and manifest.get("chunk_count", len(chunks)) == len(chunks)
@@ -107,14 +109,13 @@ def _sound(read, damaged: bool):
         return None
 
 
-def _hash_matches(doc: StoredDocument) -> bool:
+def _hash_matches(doc: Document) -> bool:
     digest = hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest()
     return digest == doc.content_hash and doc.doc_id == digest[:16]
 
 
-def _reread(manifest: dict, paths: list[str], why: str, settings: Settings) -> Repair:
-    """Read indexed files again; paths that cannot be read are dropped from the manifest."""
-    by_path: dict[str, str] = manifest["documents"]
+def _reread(index: Index, paths: list[str], why: str, settings: Settings) -> Repair:
+    """Read indexed files again; paths that cannot be read are dropped from the index."""
     repair = Repair(reembed=True)
     for path in paths:
         try:
@@ -123,12 +124,12 @@ def _reread(manifest: dict, paths: list[str], why: str, settings: Settings) -> R
             repair.lost.append(path)
             repair.notes.append(f"{display_path(path)}: removed, its indexed copy was damaged and the file "
                                 f"cannot be read again ({getattr(exc, 'reason', exc)})")
-            del by_path[path]
+    lost = set(repair.lost)
+    index.set_paths({p: h for p, h in index.paths.items() if p not in lost})
     repair.notes.insert(0, f"repaired: {why}; {len(repair.documents)} file(s) read again and embedded")
     return repair
 
 
-def _from_stored(doc: StoredDocument) -> Document:
+def _from_stored(doc: Document) -> Document:
     """A stored document as if just loaded from its first path (its text is what the chunks index into)."""
-    return Document(doc_id=doc.doc_id, content_hash=doc.content_hash, text=doc.text, path=doc.paths[0],
-                    title=doc.title, date=doc.date, url=doc.url, size=doc.size, pages=list(doc.pages))
+    return replace(doc, paths=doc.paths[:1], pages=list(doc.pages), instructions=[])

@@ -4,16 +4,16 @@ Example: ``Retriever(index, embedder, settings).search("When did the controls st
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .answering import squash
 from .config import Settings
 from .embedding import Embedder
 from .index import Index
 from .keyword import KeywordIndex
+from .text import normalise
 
 # Chunks whose vectors are this close are shown once (boilerplate repeated across files).
 NEAR_DUPLICATE_COSINE = 0.97
@@ -95,13 +95,39 @@ def best_per_document(scores: dict[int, float], document_of: Sequence[str]) -> d
     return best
 
 
-# The retrievers whose candidate lists are fused. A chunk missing from a keyword list shares no term with
-# the query, so it gets BM25's true score there, 0; one missing from the dense list is below the cut-off,
-# so that list's lowest score stands in (None).
-RETRIEVERS = ("dense", "bm25", "bm25_context")
-_FLOORS = {"dense": None, "bm25": 0.0, "bm25_context": 0.0}
-
 ScoreLists = dict[str, dict[int, float]]
+
+
+@dataclass(frozen=True)
+class RetrieverSpec:
+    """One retriever whose candidates are fused: its search ``(retriever, query, depth) -> {position: score}``,
+    the Settings field that weights it (0 turns it off), and the score a chunk missing from its list gets."""
+
+    search: Callable[[Retriever, str, int], dict[int, float]]
+    weight_setting: str
+    floor: float | None
+
+
+def _search_dense(retriever: Retriever, query: str, depth: int) -> dict[int, float]:
+    return retriever._dense(query, depth)
+
+
+def _search_bm25(retriever: Retriever, query: str, depth: int) -> dict[int, float]:
+    return retriever._keyword(retriever.index.keyword, query, depth)
+
+
+def _search_bm25_context(retriever: Retriever, query: str, depth: int) -> dict[int, float]:
+    return retriever._keyword(retriever.index.context_keyword, query, depth)
+
+
+# The retrievers whose candidate lists are fused, by name. A chunk missing from a keyword list shares no
+# term with the query, so it gets BM25's true score there, 0; one missing from the dense list is below the
+# cut-off, so that list's lowest score stands in (None).
+RETRIEVERS: dict[str, RetrieverSpec] = {
+    "dense": RetrieverSpec(_search_dense, "dense_weight", None),
+    "bm25": RetrieverSpec(_search_bm25, "bm25_weight", 0.0),
+    "bm25_context": RetrieverSpec(_search_bm25_context, "bm25_context_weight", 0.0),
+}
 
 
 class Retriever:
@@ -124,7 +150,7 @@ class Retriever:
         return self._collapse_near_duplicates([Hit(p, s) for p, s in head], k)
 
     def rank_documents(self, query: str, k: int, depth: int | None = None,
-                       use: tuple[str, ...] = RETRIEVERS) -> list[tuple[str, float]]:
+                       use: tuple[str, ...] = tuple(RETRIEVERS)) -> list[tuple[str, float]]:
         """Documents ranked by the same fusion, each list first reduced to its documents' best chunk;
         ``use`` picks among the retrievers weighted above 0 (one alone gives that retriever's own ranking)."""
         if not self.index.chunks or not query.strip():
@@ -138,19 +164,15 @@ class Retriever:
         return [(doc_ids[i], score) for i, score in self.fuse(per_document)[:k]]
 
     def weights(self) -> dict[str, float]:
-        return {"dense": self.settings.dense_weight, "bm25": self.settings.bm25_weight,
-                "bm25_context": self.settings.bm25_context_weight}
+        """Each retriever's fusion weight, from its setting. Example: ``{"dense": 0.5, "bm25": 0.15, ...}``"""
+        return {name: getattr(self.settings, spec.weight_setting) for name, spec in RETRIEVERS.items()}
 
     def candidates(self, query: str, depth: int, allowed: set[int] | None = None,
-                   names: tuple[str, ...] = RETRIEVERS) -> ScoreLists:
+                   names: tuple[str, ...] = tuple(RETRIEVERS)) -> ScoreLists:
         """Scores of each named retriever's top ``depth`` chunks (restricted to ``allowed``), best first;
         a retriever weighted 0 is not searched."""
-        search = {
-            "dense": lambda: self._dense(query, depth),
-            "bm25": lambda: self._keyword(self.index.keyword, query, depth),
-            "bm25_context": lambda: self._keyword(self.index.context_keyword, query, depth),
-        }
-        lists = {name: search[name]() for name, weight in self.weights().items() if weight > 0 and name in names}
+        lists = {name: RETRIEVERS[name].search(self, query, depth)
+                 for name, weight in self.weights().items() if weight > 0 and name in names}
         if allowed is not None:
             lists = {name: {p: s for p, s in scores.items() if p in allowed} for name, scores in lists.items()}
         return lists
@@ -161,10 +183,11 @@ class Retriever:
         weights = [self.weights()[name] for name in names]
         if self.settings.fusion == "rrf":
             return reciprocal_rank_fusion([list(lists[name]) for name in names], weights, self.settings.rrf_k)
-        return convex_fusion([lists[name] for name in names], weights, floors=[_FLOORS[name] for name in names])
+        floors = [RETRIEVERS[name].floor for name in names]
+        return convex_fusion([lists[name] for name in names], weights, floors=floors)
 
     def _dense(self, query: str, depth: int) -> dict[int, float]:
-        vector = self.embedder.encode_cached([query])
+        vector = self.embedder.encode_query([query])
         scores, ids = self.index.store.search(vector, depth)
         lookup = self.index.position_of_vid
         return {lookup[i]: s for s, i in zip(scores[0].tolist(), ids[0].tolist()) if i in lookup}
@@ -180,11 +203,12 @@ class Retriever:
             doc = self.index.documents[chunk.doc_id]
             if filters.source and not any(filters.source in path for path in doc.paths):
                 continue
-            if (filters.date_from or filters.date_to) and not doc.date:
+            date = doc.date or ""
+            if (filters.date_from or filters.date_to) and not date:
                 continue
-            if filters.date_from and doc.date < filters.date_from:
+            if filters.date_from and date < filters.date_from:
                 continue
-            if filters.date_to and doc.date > filters.date_to:
+            if filters.date_to and date > filters.date_to:
                 continue
             allowed.add(position)
         return allowed
@@ -198,7 +222,7 @@ class Retriever:
         kept: list[int] = []
         kept_words: list[set[str]] = []
         for i, hit in enumerate(pool):
-            words = set(squash(self.index.chunks[hit.position].text).split())
+            words = set(normalise(self.index.chunks[hit.position].text).split())
             if any(_jaccard(words, other) >= NEAR_DUPLICATE_JACCARD for other in kept_words):
                 continue
             if kept and float(np.max(vectors[kept] @ vectors[i])) >= NEAR_DUPLICATE_COSINE:

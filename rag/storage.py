@@ -68,7 +68,7 @@ class IndexLock:
         self.timeout = timeout
         self._lock = FileLock(str(index_dir / LOCK))
 
-    def __enter__(self) -> "IndexLock":
+    def __enter__(self) -> IndexLock:
         from filelock import Timeout
 
         try:
@@ -153,9 +153,18 @@ def write_generation(index_dir: Path, write_files: Callable[[Path], None]) -> Pa
     final = index_dir / name
     os.rename(tmp, final)
     _fsync_dir(index_dir)
+    previous = _live_name(index_dir)
     _point_to(index_dir, name)
-    _remove_old_generations(index_dir, keep=name)
+    _remove_old_generations(index_dir, keep={name, previous})
     return final
+
+
+def _live_name(index_dir: Path) -> str | None:
+    """The generation CURRENT names now, or None (no index yet, or an unreadable pointer)."""
+    try:
+        return (index_dir / CURRENT).read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _point_to(index_dir: Path, name: str) -> None:
@@ -180,13 +189,13 @@ def _remove_stale_temporaries(index_dir: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
 
 
-def _remove_old_generations(index_dir: Path, keep: str) -> None:
-    """Delete all but the live and the previous generation: a reader that read CURRENT just before the
-    swap may still be opening the previous one's files."""
-    older = sorted((e for e in index_dir.glob(f"{_GEN_PREFIX}*") if e.name != keep),
-                   key=lambda e: int(e.name.removeprefix(_GEN_PREFIX)))
-    for entry in older[:-1]:
-        shutil.rmtree(entry, ignore_errors=True)
+def _remove_old_generations(index_dir: Path, keep: set[str | None]) -> None:
+    """Delete every generation but the live one and the one that was live before the swap: a reader that
+    read CURRENT just before the swap may still be opening its files. A newer generation that a killed
+    writer renamed into place but never pointed CURRENT at is not that one, so it goes too."""
+    for entry in index_dir.glob(f"{_GEN_PREFIX}*"):
+        if entry.name not in keep:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _fsync_tree(folder: Path) -> None:

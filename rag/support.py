@@ -15,7 +15,8 @@ from functools import lru_cache
 import numpy as np
 
 from . import lexicon as lx
-from .claims import Reading, Word, negation, read, stem
+from .claims import TITLES, Reading, Word, negation, read, stem
+from .relations import condition_spans, relation_problems
 
 # A claim word counts as covered by a passage word this close in embedding space (all-MiniLM-L6-v2 puts
 # "stayed"/"remained" at 0.68, "staff"/"employees" at 0.72, unrelated words below 0.3). Lower lets
@@ -34,6 +35,7 @@ _NAME_SUFFIXES = {"ese", "an", "ian", "n", "ish", "i", "ic", "ean", "s"}
 _CAUSE = re.compile(r"\b(?:because|since|due to|owing to|as a result|so that|in order to|so as to|in retaliation|"
                     r"in response|caus\w*|thanks to|therefore|thus|hence|lead to|leads to|led to|result\w*|reason\w*|"
                     r"why|after|amid|so|to (?!the\b|a\b|an\b)\w+)", re.IGNORECASE)
+_NOT_MENTIONED = "the passage does not mention "
 _TAKE = {"take", "takes", "took", "taken", "taking"}
 _CONNECTORS = {"of", "and", "the", "for", "&", "de", "du", "van", "von"}
 
@@ -82,7 +84,8 @@ def judge(claim: Reading, window: list[Reading], similar: Similar | None = None,
     view = Window(window)
     stems = {w.stem for w in view.words}
     lowers = {w.lower for w in view.words}
-    problems = _specifics(claim, view, stems, lowers) + _polarity(claim, view) + _swapped(claim, view)
+    problems = (_specifics(claim, view, stems, lowers) + _polarity(claim, view) + _swapped(claim, view)
+                + relation_problems(claim, window))
     if problems:
         similar = None  # no synonym can mend a changed fact: spare the embedding look-ups
     content = _content(claim.words)
@@ -96,9 +99,24 @@ def judge(claim: Reading, window: list[Reading], similar: Similar | None = None,
         stated = reason_coverage == 1.0 or _CAUSE.search(view.text)
         if reason_words and (reason_coverage < MIN_REASON_COVERAGE or not stated):
             problems.append(f"the passage does not give the reason '{claim.text[start:end].strip()}'")
+    for start, end in condition_spans(claim):
+        # A condition is a claim of its own: "... if the Supplier raises its prices" needs the passage to say it.
+        words = _content(read(claim.text[start:end]).words)
+        if words and _coverage(words, view, similar, elsewhere, MIN_REASON_COVERAGE)[0] < MIN_REASON_COVERAGE:
+            problems.append(f"the passage does not give the condition '{claim.text[start:end].strip(' .!?')}'")
     if coverage < MIN_COVERAGE:
         problems.append("the passage does not support " + ", ".join(f"'{w}'" for w in missing[:3]))
-    return Judgement(coverage, problems)
+    return Judgement(coverage, [_elsewhere(p, elsewhere) for p in problems])
+
+
+def _elsewhere(problem: str, elsewhere: frozenset[str]) -> str:
+    """'the passage does not mention Okafor' reads 'only in another sentence' when the passage does, away
+    from the sentence that says the rest."""
+    named = problem.removeprefix(_NOT_MENTIONED)
+    words = re.findall(r"[^\W\d_]+", named.lower())
+    if named != problem and words and all(stem(w) in elsewhere for w in words):
+        return f"the passage mentions {named} only in another sentence"
+    return problem
 
 
 def _specifics(claim: Reading, view: Window, stems: set[str], lowers: set[str]) -> list[str]:
@@ -119,7 +137,8 @@ def _specifics(claim: Reading, view: Window, stems: set[str], lowers: set[str]) 
     for run in claim.names:
         missing = [w for w in run if not _name_found(w, stems, lowers, acronyms)]
         if missing and _initials(run) not in lowers:
-            problems.append(f"the passage does not mention {' '.join(w.text for w in run)}")
+            shown = " ".join(w.text.removesuffix("'s").removesuffix("’s") for w in run)
+            problems.append(_NOT_MENTIONED + shown)
     problems += [f"the passage does not mention {w}" for s, w in claim.closed.items()
                  if s not in stems and w.lower() not in lowers]
     said = {w.lower for w in claim.words}
@@ -148,7 +167,8 @@ def _initials(run: list[Word]) -> str:
 def _acronyms(words: list[Word]) -> set[str]:
     """Initials of each run of capitalised words ('Ministry of Economy, Trade and Industry' -> 'meti'),
     with their contiguous parts, so 'METI' and 'UK' match the names they stand for."""
-    found, run = set(), []
+    found: set[str] = set()
+    run: list[str] = []
     for w in words + [None]:
         if w is not None and (w.capitalised and not w.lower[:1].isdigit() or (run and w.lower in _CONNECTORS)):
             if w.capitalised:
@@ -190,6 +210,14 @@ def _polarity(claim: Reading, view: Window) -> list[str]:
         problems += _opposites(read(text).words, {w.stem: w.text for w in read(best).words})
     said = [p for p in _opposites(claim.words, {w.stem: w.text for w in view.words}) if p not in problems]
     return problems + said
+
+
+def contradicted(claim: Reading, passage: list[Reading]) -> list[str]:
+    """Negations and antonyms of the claim anywhere in the passage, not only in its best window: "You may
+    use the machine while the light flashes" against "Do not use the machine while the light flashes"
+    three sentences on."""
+    # Negation only: an antonym in some other sentence ("closed" in 2023, "reopened" in 2025) is no contradiction.
+    return [p for p in _polarity(claim, Window(passage)) if p.startswith("negation differs")]
 
 
 def _only_said_plainly(negated_terms: set[str], view: Window, claim_stems: set[str]) -> bool:
@@ -251,7 +279,7 @@ def _content(words: list[Word]) -> list[Word]:
             continue  # "took place" says no more than "ran" or "was held"
         if (w.capitalised and not w.sentence_start) or w.lower[:1].isdigit() or w.stem in seen:
             continue
-        if w.lower in lx.FUNCTION_WORDS or w.lower in lx.FILLERS or w.lower in lx.NEGATION_WORDS:
+        if w.lower in lx.FUNCTION_WORDS or w.lower in lx.FILLERS or w.lower in lx.NEGATION_WORDS or w.lower in TITLES:
             continue
         if w.lower in lx.NUMBER_WORDS or w.lower in lx.ORDINAL_WORDS or w.lower in lx.TIMES_WORDS or len(w.lower) < 2:
             continue
@@ -282,7 +310,10 @@ def _coverage(words: list[Word], view: Window, similar: Similar | None, elsewher
 
 
 def _shares_stem(word_stem: str, stems: set[str]) -> bool:
-    """'compet' and 'competit', 'collabor' and 'collaborat': one stem the start of the other."""
-    return len(word_stem) >= 5 and any(len(s) >= 5 and (s.startswith(word_stem) or word_stem.startswith(s))
-                                       for s in stems)
+    """'compet' and 'competit', 'close' and 'closur': one stem (less a final 'e') the start of the other."""
+    if len(word_stem) < 5:
+        return False
+    mine = word_stem[:-1] if word_stem.endswith("e") else word_stem  # 'close' and 'closur' (closure)
+    return any(len(s) >= 5 and (s.startswith(mine) or word_stem.startswith(s[:-1] if s.endswith("e") else s))
+               for s in stems)
 

@@ -10,6 +10,28 @@ from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 
+# Chinese and Japanese write no spaces between words: a run of these characters is read as its characters
+# and its overlapping bigrams ("輸出規制" -> 輸 出 規 制 輸出 出規 規制). No dictionary needed; for BM25 alone
+# over the paragraphs of JSQuAD (4,442 questions) and CMRC 2018 trial (1,002), hit@5 / MRR@10 were: bigrams
+# 0.945/0.908 and 0.991/0.981; characters and bigrams 0.951/0.912 and 0.995/0.983; MeCab (unidic-lite)
+# 0.954/0.906; jieba 0.987/0.973.
+CJK = "\u3005-\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+_CJK_RUN = re.compile(f"[{CJK}]+")
+_CJK_CHAR = re.compile(f"[{CJK}]")
+# Full-width ASCII (２０２３, ＡＢＣ, ！) and the ideographic space, folded to their plain forms.
+_WIDE = re.compile("[\uff01-\uff5e\u3000]")
+_SEGMENTED = re.compile(f"[{CJK}\uff01-\uff5e\u3000]")
+# BM25's word pattern (bm25s's default) plus single CJK characters, which the default would drop.
+TOKEN_PATTERN = rf"(?u)\b\w\w+\b|[{CJK}]"
+# Particles, question words and endings of Japanese and Chinese questions, which carry no topic.
+_CJK_STOP = {
+    "いつ", "何", "なに", "なん", "何の", "誰", "だれ", "どこ", "どの", "どれ", "どう", "です", "ます", "すか",
+    "ですか", "たか", "のは", "には", "とは", "ては", "は", "が", "を", "に", "の", "で", "と", "も", "か", "た",
+    "いる", "てい", "什么", "么时", "哪个", "哪些", "哪里", "多少", "是什", "谁", "吗", "呢", "的", "了", "是", "在",
+    "和", "么", "什", "哪",
+    "个", "有", "为", "于", "对", "将", "被", "也", "又", "这", "那", "之", "与", "及", "等", "几", "少", "多",
+} | {chr(c) for c in range(0x3041, 0x3097)}  # a lone hiragana is grammar (particles, endings), not topic
+
 # Question words and fillers carry no topic; dropping them keeps overlap about content.
 _EXTRA_STOP = {
     "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "is", "are",
@@ -23,7 +45,39 @@ _EXTRA_STOP = {
 def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
-    return frozenset(STOPWORDS_EN) | _EXTRA_STOP
+    return frozenset(STOPWORDS_EN) | _EXTRA_STOP | _CJK_STOP
+
+
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` has a Chinese or Japanese character. Example: ``has_cjk("ガリウム") is True``"""
+    return _CJK_CHAR.search(text) is not None
+
+
+def mostly_cjk(text: str) -> bool:
+    """Whether at least a third of the letters and digits of ``text`` are Chinese or Japanese (a sentence
+    in those languages, not an English one naming 東京 once). Example: ``mostly_cjk("Tokyo (東京)") is False``"""
+    letters = sum(ch.isalnum() for ch in text)
+    return bool(letters) and 3 * len(_CJK_CHAR.findall(text)) >= letters
+
+
+def fold_width(text: str) -> str:
+    """Full-width ASCII and the ideographic space as plain ASCII. Example: ``fold_width("２０２３年") == "2023年"``"""
+    return _WIDE.sub(lambda m: " " if m.group() == "\u3000" else chr(ord(m.group()) - 0xFEE0), text)
+
+
+def cjk_grams(run: str) -> list[str]:
+    """A CJK run's characters, then its overlapping bigrams.
+    Example: ``cjk_grams("輸出規制") == ["輸", "出", "規", "制", "輸出", "出規", "規制"]``"""
+    return list(run) + [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def segment(text: str) -> str:
+    """``text`` with full-width forms folded and each CJK run written as its characters and bigrams between
+    spaces, so word-based tokenizers see Chinese and Japanese terms; text without either comes back unchanged.
+    Example: ``segment("輸出") == " 輸 出 輸出 "``"""
+    if not _SEGMENTED.search(text):
+        return text
+    return _CJK_RUN.sub(lambda m: " " + " ".join(cjk_grams(m.group())) + " ", fold_width(text))
 
 
 _thread_local = threading.local()
@@ -41,7 +95,7 @@ def stemmer():
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens, apostrophes kept inside words."""
-    tokens = (w.replace("’", "'") for w in _WORD.findall(text.lower()))
+    tokens = (w.replace("’", "'") for w in _WORD.findall(segment(text).lower()))
     return [w[:-2] if w.endswith("'s") else w for w in tokens]
 
 

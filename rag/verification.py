@@ -1,6 +1,8 @@
 """Claim-level citation checks: every answer sentence against the passages it cites, judged on the
 passage sentence(s) that best support it (rag/support.py), with those sentences returned as evidence.
-Verdicts in, no mutation: ``verify_citations`` returns checks, ``with_verdicts`` returns annotated copies.
+Also what makes an answer an abstention. Verdicts out, no mutation: ``check_answer`` returns the cleaned
+text with its sentence checks, ``source_verdicts`` what they say of each source; the assistant builds the
+Answer from them.
 
 Example: ``verify_citations("China lifted the controls [1].", sources, embed)[0].reason``
 → "the passage says 'imposed', not 'lifted'"
@@ -9,19 +11,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .answering import NO_ANSWER, is_abstention, neutralise_markers, parse_citations, strip_markers
-from .chunking import split_sentences
 from .claims import ADDRESS, read
 from .injection import overlaps
-from .support import Judgement, judge
+from .relations import bound_elsewhere
+from .support import Judgement, contradicted, judge
+from .text import MARKER, drop_invalid_citations, neutralise_markers, parse_citations, split_sentences, strip_markers
 from .types import Citation, SentenceCheck
 
 Embed = Callable[[list[str]], np.ndarray]
 Span = tuple[int, int]
+NO_ANSWER = "The documents do not answer this question."
+_ABSTAIN_PHRASES = re.compile(
+    r"(do(es)? not (answer|contain|mention|say|provide|cover)|cannot answer|can't answer|no information|"
+    r"not (stated|mentioned|specified|covered) in the (documents|sources))", re.IGNORECASE)
 INSTRUCTIONS_ONLY = "only supported by text addressed to AI systems"
 QUOTES_INSTRUCTIONS = "quotes text addressed to AI systems"
 AFTER_ABSTENTION = "text after the abstention sentence was dropped"
@@ -57,10 +63,19 @@ def check_sentence(sentence: str, claim: str, numbers: list[int], by_number: dic
     best_number = max(verdicts, key=lambda n: (by_citation[n], verdicts[n][0].score))
     best, _ = verdicts[best_number]
     supported = by_citation[best_number]
-    reason = "" if supported else (url_problem or best.problems[0])
+    reason = "" if supported else _brief(url_problem or best.problems[0])
     evidence = {n: spans for n, (v, spans) in verdicts.items() if by_citation[n]}
     score = best.score if supported else min(best.score, 0.49)
     return SentenceCheck(sentence, numbers, score, supported, by_citation, reason, evidence)
+
+
+def _brief(reason: str, word_limit: int = 60, limit: int = 300) -> str:
+    """A reason fit to show: an over-long word (a 100 kB token) cut short, and the whole kept to a line.
+
+    Example: ``_brief("the passage does not mention " + "x" * 999).endswith("…")``
+    """
+    short = re.sub(rf"\S{{{word_limit},}}", lambda m: m.group(0)[:word_limit] + "…", reason)
+    return short if len(short) <= limit else short[:limit - 1] + "…"
 
 
 def support(claim: str, source: Citation, similar=None) -> tuple[Judgement, list[Span]]:
@@ -88,6 +103,11 @@ def support(claim: str, source: Citation, similar=None) -> tuple[Judgement, list
         if hidden.supported:
             return Judgement(hidden.coverage, [INSTRUCTIONS_ONLY]), []
         verdict = verdict or hidden
+    assert verdict is not None  # windows is not empty, so clean or marked was judged
+    if verdict.supported and len(sentences) > 1:  # the best window may leave out what contradicts it
+        everywhere = _readings(source.text, sentences)
+        opposed = contradicted(reading, everywhere) + bound_elsewhere(reading, everywhere)
+        verdict = Judgement(verdict.coverage, opposed) if opposed else verdict
     return verdict, spans if verdict.supported else []
 
 
@@ -98,10 +118,10 @@ def _best(reading, text: str, windows: list[list[Span]], similar) -> tuple[Judge
         verdict, window = item
         return verdict.supported, -len(verdict.problems), verdict.coverage, -len(window)
 
-    first = sorted(((judge(reading, _readings(text, w)), w) for w in windows), key=rank, reverse=True)
+    passage = frozenset(read(text).stems)
+    first = sorted(((judge(reading, _readings(text, w), None, passage), w) for w in windows), key=rank, reverse=True)
     if similar is None or first[0][0].supported:
         return first[0][0], first[0][1]
-    passage = frozenset(read(text).stems)
     second = [(judge(reading, _readings(text, w), similar, passage), w) for _, w in first[:_SHORTLIST]]
     verdict, window = max(second, key=rank)
     return verdict, window
@@ -140,9 +160,14 @@ def _similar(embed: Embed | None):
     if embed is None:
         return None
 
+    # A model whose unrelated words already sit near 0.8 (E5) says so; its cosines are rescaled from there to
+    # the scale support.SYNONYM_SIMILARITY was set on.
+    floor = getattr(getattr(embed, "__self__", None), "word_cosine_floor", 0.0)
+
     def similar(claim_words: list[str], passage_words: list[str]) -> np.ndarray:
         vectors = np.asarray(embed(claim_words + passage_words), dtype=np.float32)
-        return vectors[:len(claim_words)] @ vectors[len(claim_words):].T
+        cosines = vectors[:len(claim_words)] @ vectors[len(claim_words):].T
+        return (cosines - floor) / (1 - floor) if floor else cosines
 
     return similar
 
@@ -168,17 +193,63 @@ def dropped_after_abstention(rest: str) -> SentenceCheck:
     return SentenceCheck(rest, [], 0.0, False, {}, AFTER_ABSTENTION)
 
 
-def with_verdicts(sources: list[Citation], checks: list[SentenceCheck]) -> list[Citation]:
-    """Copies of ``sources`` with ``supported``, ``support_score`` and ``evidence`` from the checks: a source
-    is supported when it supports at least one sentence that cites it."""
-    out = []
-    for source in sources:
-        citing = [c for c in checks if source.number in c.citation_supported]
-        if not citing:
-            out.append(replace(source, evidence=list(source.evidence), instructions=list(source.instructions)))
-            continue
-        backed = [c for c in citing if c.citation_supported[source.number]]
-        spans = sorted({span for c in backed for span in c.evidence.get(source.number, [])})
-        out.append(replace(source, supported=bool(backed), support_score=max(c.support_score for c in citing),
-                           evidence=spans, instructions=list(source.instructions)))
-    return out
+@dataclass(frozen=True)
+class SourceVerdict:
+    """What an answer's sentence checks say of one source: it is supported when it backs at least one
+    sentence that cites it; ``evidence`` are the char spans of its text that do."""
+
+    supported: bool
+    support_score: float
+    evidence: list[Span] = field(default_factory=list)
+
+
+def source_verdicts(checks: list[SentenceCheck]) -> dict[int, SourceVerdict]:
+    """A verdict per source number that some checked sentence cites.
+
+    Example: ``source_verdicts(verify_citations("It rose [1].", sources, None))[1].supported``
+    """
+    verdicts = {}
+    for number in dict.fromkeys(n for c in checks for n in c.citation_supported):
+        citing = [c for c in checks if number in c.citation_supported]
+        backed = [c for c in citing if c.citation_supported[number]]
+        spans = sorted({span for c in backed for span in c.evidence.get(number, [])})
+        verdicts[number] = SourceVerdict(bool(backed), max(c.support_score for c in citing), spans)
+    return verdicts
+
+
+def is_abstention(text: str) -> bool:
+    """True when an answer says the documents do not answer (and cites nothing).
+
+    Example: ``is_abstention("The sources do not mention it.") and not is_abstention("It rose [1].")``
+    """
+    body = strip_markers(text)
+    says_so = body.startswith(NO_ANSWER[:-1]) or bool(_ABSTAIN_PHRASES.search(body))
+    return (not body) or says_so and not MARKER.search(text)
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    """The verdict on an answerer's raw text: the text as shown, whether it abstains, one check per sentence."""
+
+    text: str
+    abstained: bool
+    sentences: list[SentenceCheck]
+
+    @property
+    def cited(self) -> set[int]:
+        """Source numbers the checked sentences cite."""
+        return {n for check in self.sentences for n in check.cited}
+
+
+def check_answer(raw: str, sources: list[Citation], embed: Embed | None) -> AnswerCheck:
+    """Citations to no given source dropped, an abstention split from what follows it, every sentence checked.
+
+    Example: ``check_answer("It rose [1][9].", sources, None).text == "It rose [1]."``
+    """
+    text = drop_invalid_citations(raw, {c.number for c in sources}) or NO_ANSWER
+    text, after = split_abstention(text)  # the abstention sentence stands alone; the rest is flagged
+    abstained = is_abstention(text) or not sources
+    checks = [] if abstained else verify_citations(text, sources, embed)
+    if after:
+        checks.append(dropped_after_abstention(after))
+    return AnswerCheck(text, abstained, checks)

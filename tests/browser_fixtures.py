@@ -4,10 +4,8 @@ Import the fixtures you use into the test module (``from browser_fixtures import
 """
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -26,23 +24,22 @@ PACE_S = 0.25
 UPLOAD_LIMIT_MB = 0.05
 
 # A document whose text carries live-looking HTML: if the page ever renders it as HTML, the flag is set.
-INJECTION_TEXT = """Port Velmar harbor notes
-
-The harbor of Port Velmar opens at 5 a.m. every day <script>window.__xss = 1; document.title = "hacked";</script> according to the harbor master.
-
-The harbor master's office stands beside the old lighthouse <img src=x onerror="window.__xss = 2; document.title = 'hacked'"> on the north pier.
-"""
+INJECTION_TEXT = (
+    "Port Velmar harbor notes\n\n"
+    "The harbor of Port Velmar opens at 5 a.m. every day, according to the harbor master. "
+    # Not in the answer sentence (the extractive answerer never quotes raw markup), but in the passage
+    # shown beside the answer, where it must appear as text.
+    'Its notice board reads <script>window.__xss = 1; document.title = "hacked";</script> in large print.\n\n'
+    "The harbor master's office stands beside the old lighthouse "
+    """<img src=x onerror="window.__xss = 2; document.title = 'hacked'"> on the north pier.\n"""
+)
 
 
 def load_app_module():
-    """app.py as a module (it lives at the repository root, outside the package)."""
-    if "app" in sys.modules and getattr(sys.modules["app"], "build_app", None):
-        return sys.modules["app"]
-    spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["app"] = module
-    spec.loader.exec_module(module)
-    return module
+    """The chat page's module (it lives in the package)."""
+    from rag.ui import app
+
+    return app
 
 
 def free_port() -> int:
@@ -67,13 +64,21 @@ class PacedAssistant:
         return getattr(self._assistant, name)
 
     def stream(self, question, history=None):
+        from rag import Response
+
         started = time.monotonic()
         with self._lock:
             self.calls.append((question, list(history or [])))
-        for piece in self._assistant.stream(question, history=history):
-            time.sleep(self._pace_s)
-            yield piece
-        self.spans[question] = (started, time.monotonic())
+        response = self._assistant.stream(question, history=history)
+
+        def paced():
+            for piece in response:
+                time.sleep(self._pace_s)
+                yield piece
+            self.spans[question] = (started, time.monotonic())
+            return response.answer
+
+        return Response(paced())
 
 
 @dataclass
@@ -87,7 +92,7 @@ class Server:
 
 
 def serve(assistant, settings) -> Server:
-    """Start app.py's page for ``assistant`` on a free port, in this process."""
+    """Start the chat page for ``assistant`` on a free port, in this process."""
     app = load_app_module()
     demo = app.build_app(assistant)
     port = free_port()
@@ -146,10 +151,11 @@ def browser():
         chromium.close()
 
 
-def open_page(browser, url: str):
+def open_page(browser, url: str, **options):
     """A fresh browser session (own cookies, own chat) on ``url``; ``page.outside`` collects every
-    request that left the server and ``page.dialogs`` every alert/confirm the page tried to show."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    request that left the server and ``page.dialogs`` every alert/confirm the page tried to show.
+    ``options`` go to Playwright's ``new_context`` (``color_scheme="dark"``, another viewport...)."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options})
     page = context.new_page()
     page.outside, page.dialogs = [], []
     page.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:")) else page.outside.append(r.url))

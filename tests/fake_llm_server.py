@@ -65,7 +65,7 @@ class _State:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked streaming, like vLLM and Ollama
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args) -> None:  # quiet test output
         pass
@@ -258,7 +258,7 @@ class FakeLLMServer:
         """The chat requests received (answered or dropped), oldest first."""
         return [r for r in self.requests if r.path in ("/v1/chat/completions", "/api/chat")]
 
-    def __enter__(self) -> "FakeLLMServer":
+    def __enter__(self) -> FakeLLMServer:
         self._thread.start()
         return self
 

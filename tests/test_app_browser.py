@@ -1,5 +1,6 @@
-"""The browser chat end to end in headless Chromium: streamed cited answers, sources, uploads,
-script-injection safety, concurrent sessions, a down LLM server, and app.py's start-up."""
+"""The browser chat end to end in headless Chromium: streamed cited answers, source cards, uploads,
+script-injection safety, concurrent sessions, a down LLM server, dark mode, copy, layout and app.py's start-up.
+Screenshots go to a temporary folder (the README's is made by `make screenshot`)."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from browser_fixtures import (  # noqa: F401  (fixtures are used by name)
-    ROOT, UPLOAD_LIMIT_MB, browser, browser_workspace, chat_server, down_server, free_port, open_page, page,
+    ROOT, UPLOAD_LIMIT_MB, browser_workspace, chat_server, down_server, free_port, open_page, page,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -20,7 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SEED_QUESTION = "When did China impose the rare metals controls?"
 HARBOR_QUESTION = "When does the harbor of Port Velmar open?"
 FINISHED = "#chat .rag-answer:not(.rag-streaming), #chat .rag-error"
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
 TIMEOUT_MS = 30_000
 
 # Records every partial (still streaming) answer the page shows, to prove the answer arrives in pieces.
@@ -57,37 +57,42 @@ def status_documents(page) -> int:
     return int(re.search(r"Documents\s+(\d+)", page.inner_text("#status")).group(1))
 
 
-def test_seed_question_streams_a_cited_answer_with_a_highlighted_source(page, chat_server):
+def test_seed_question_streams_a_cited_answer_with_source_cards(page, chat_server, tmp_path):
     expected = chat_server.assistant._assistant.ask(SEED_QUESTION)
     page.evaluate(WATCH_STREAMING)
     answer = ask(page, SEED_QUESTION)
 
     assert "July 2023" in answer.inner_text()
     assert any("July 2023" in p for p in page.evaluate("window.__partials")), "no partial answer was shown"
-    badge = answer.locator("a.rag-cite", has_text="[1]").first
-    assert badge.is_visible()
+    assert "quote the documents in their own language" in page.inner_text("body")
+    badges = answer.locator(".rag-text a.rag-cite").evaluate_all("els => els.map(e => e.textContent)")
+    numbers = sorted({int(n) for b in badges for n in re.findall(r"\d+", b)})
+    assert numbers == list(range(1, len(numbers) + 1)), f"markers have gaps: {badges}"
     first = expected.citations[0]
-    source = answer.locator(f"details.rag-source[id$='-src-{first.number}']")
-    assert not source.locator("mark").first.is_visible()  # collapsed until asked for
+    assert first.number == 1
+    card = answer.locator("details.rag-source[id$='-src-1']")
+    assert "July 2023" in card.locator(".rag-snippet mark").inner_text()  # the snippet shows the sentence
+    assert not card.locator(".rag-passage").is_visible()  # the full passage waits for a click
+    group = card.locator("xpath=..")
+    assert group.get_attribute("class") == "rag-doc"
+    head = group.locator(".rag-doc-head").inner_text()
+    assert first.title in head and Path(first.source).name in head
+    if first.date:
+        assert first.date in head
+    assert "score" not in answer.inner_text().lower()
+    assert card.locator(".rag-relevance").inner_text() in ("Supports the answer", "Cited")
 
-    answer.locator("a.rag-cite", has_text=f"[{first.number}]").first.click()
-    mark = source.locator("mark").first
+    answer.locator("a.rag-cite", has_text="[1]").first.click()
+    mark = card.locator(".rag-passage mark").first
     mark.wait_for(state="visible")
     assert "July 2023" in mark.inner_text()
-    summary = source.locator("summary").inner_text()
-    assert first.title in summary and "score" in summary
-    if first.date:
-        assert first.date in summary
     if first.url:
-        assert source.locator("a.rag-src-link").get_attribute("href") == first.url
+        assert group.locator("a.rag-src-link").get_attribute("href") == first.url
     if len(expected.sources) > len(expected.citations):
         more = answer.locator("details.rag-more")
         assert more.count() == 1 and more.get_attribute("open") is None
-
     assert page.outside == [], f"the page loaded something from outside: {page.outside}"
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    mark.scroll_into_view_if_needed()
-    page.screenshot(path=str(SCREENSHOT))
+    page.screenshot(path=str(tmp_path / "answer.png"))
 
 
 def test_follow_up_gets_history_citations_stay_and_clear_resets(page, chat_server):
@@ -156,13 +161,13 @@ def test_upload_during_a_question_then_ask_about_it(browser, chat_server, browse
             "name": "../../Zorblax notes.txt", "mimeType": "text/plain",
             "buffer": b"Zorblax notes\n\nThe Zorblax observatory was founded in 1987 by Mira Quell.\n"}])
         uploader.locator("#upload-report .rag-upload-ok").wait_for(timeout=TIMEOUT_MS)
-        assert "1 added" in uploader.inner_text("#upload-report")
+        assert "Zorblax notes.txt: added" in uploader.inner_text("#upload-report")
         assert "July 2023" in wait_answer(asker, pending).inner_text()
 
         uploader.wait_for_function(f"/Documents\\s+{documents + 1}/.test(document.querySelector('#status').innerText)")
-        saved = Path(chat_server.settings.upload_dir) / "Zorblax_notes.txt"
+        saved = Path(chat_server.settings.upload_dir) / "Zorblax notes.txt"
         assert saved.is_file()
-        assert not list(browser_workspace.parent.rglob("Zorblax notes.txt"))  # nothing kept its raw name
+        assert list(browser_workspace.parent.rglob("Zorblax notes.txt")) == [saved]  # not written outside the folder
         answer = ask(uploader, "When was the Zorblax observatory founded?")
         assert "1987" in answer.inner_text()
     finally:
@@ -182,6 +187,82 @@ def test_bad_uploads_show_readable_messages(page):
     page.get_by_text(re.compile("exceed the maximum allowed size")).first.wait_for(timeout=TIMEOUT_MS)
     assert "big.txt" in page.inner_text("body")
     assert "Traceback" not in page.inner_text("body")
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2.x contrast ratio of two CSS rgb()/rgba() colours (alpha ignored: both are opaque here)."""
+    def luminance(css: str) -> float:
+        channels = [int(v) / 255 for v in re.findall(r"[\d.]+", css)[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+COLOURS = "e => { const s = getComputedStyle(e); return [s.color, s.backgroundColor]; }"
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_highlighted_sentence_is_readable_in_both_themes(browser, chat_server, scheme):
+    page = open_page(browser, chat_server.url, color_scheme=scheme)
+    try:
+        page_colour = page.locator("body").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert (contrast(page_colour, "rgb(0, 0, 0)") < 3) == (scheme == "dark"), page_colour
+        answer = ask(page, SEED_QUESTION)
+        snippet = answer.locator(".rag-snippet mark").first
+        assert contrast(*snippet.evaluate(COLOURS)) >= 4.5  # WCAG AA for body text
+        answer.locator("a.rag-cite").first.click()
+        passage = answer.locator(".rag-passage mark").first
+        passage.wait_for(state="visible")
+        assert contrast(*passage.evaluate(COLOURS)) >= 4.5
+        assert not snippet.is_visible()  # the whole passage replaces the snippet
+        text = answer.locator(".rag-text")
+        assert contrast(text.evaluate("e => getComputedStyle(e).color"), page_colour) >= 4.5
+    finally:
+        page.context.close()
+
+
+def test_copy_gives_the_plain_answer_with_its_sources(browser, chat_server):
+    page = open_page(browser, chat_server.url, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        answer = ask(page, SEED_QUESTION)
+        answer.locator(".rag-copy").click()
+        page.wait_for_function("document.querySelector('#chat .rag-copy').textContent === 'Copied'")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert "July 2023" in copied and "\n\nSources:\n[1] " in copied
+        assert "<" not in copied  # no HTML
+    finally:
+        page.context.close()
+
+
+def test_long_refused_question_is_short_plain_and_names_no_setting(page, chat_server):
+    question = "Why " + "really " * 1500 + "?"
+    refusal = ask(page, question)
+    assert "rag-error" in refusal.get_attribute("class")
+    assert "characters long" in refusal.inner_text() and "RAG_" not in page.inner_text("#chat")
+    bubble = page.locator("#chat .rag-question").last
+    assert len(bubble.inner_text()) < 800 and "more characters" in bubble.inner_text()
+
+
+def test_new_answer_scrolls_into_view_and_the_chat_grows_with_the_window(page):
+    first = ask(page, SEED_QUESTION)
+    page.evaluate("document.querySelectorAll('#chat details').forEach(d => d.open = true)")  # a long first answer
+    second = ask(page, "Who co-chaired the meeting?")
+    chat_box = page.locator("#chat").bounding_box()
+    top = second.bounding_box()["y"]
+    assert chat_box["y"] <= top < chat_box["y"] + chat_box["height"], "the new answer is out of view"
+    assert first.bounding_box()["y"] < top
+
+    controls = [page.locator(sel).bounding_box() for sel in ("#question", "#ask", "#clear")]
+    for one, other in zip(controls, controls[1:]):
+        assert one["x"] + one["width"] <= other["x"] + 1, "controls overlap"
+    page.set_viewport_size({"width": 1280, "height": 1300})
+    page.wait_for_timeout(300)
+    assert page.locator("#chat").bounding_box()["height"] > chat_box["height"] + 200
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: everything fits the width
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_llm_server_down_is_a_readable_message(browser, down_server):
@@ -205,12 +286,17 @@ def app_env(**extra: str) -> dict:
     return env
 
 
-def test_app_without_an_index_exits_with_a_message(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, capture_output=True, text=True,
-                          env=app_env(RAG_INDEX=str(tmp_path / "missing")), timeout=120)
-    assert done.returncode == 2
-    assert "Cannot start the chat" in done.stderr and "make index" in done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
+def test_rag_serve_without_an_index_exits_with_a_message(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from rag.cli import app as cli
+
+    monkeypatch.chdir(tmp_path)  # the chat is in the package: nothing is read from the repository folder
+    monkeypatch.setenv("RAG_INDEX", str(tmp_path / "missing"))
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 2
+    assert "Cannot start the chat" in result.output and "make index" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_app_serves_the_configured_index(chat_server, tmp_path):

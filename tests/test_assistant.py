@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from rag import Assistant, BackendError, QuestionError, Settings
-from rag.answering import NO_ANSWER
+from rag.verification import NO_ANSWER
 
 from conftest import SEED_FILE
 from fake_llm_server import FakeLLMServer, Script
@@ -68,11 +68,30 @@ def test_follow_up_uses_history(seed_assistant):
 
 
 def test_stream_yields_text_then_the_same_answer(seed_assistant):
-    pieces = list(seed_assistant.stream("What did China warn of in April?"))
-    *texts, final = pieces
+    response = seed_assistant.stream("What did China warn of in April?")
+    texts = list(response)
     assert texts and all(isinstance(p, str) for p in texts)
+    final = response.answer
     assert final.text == "".join(texts).strip()
     assert set(final.timings) >= {"retrieve_ms", "answer_ms", "total_ms"}
+    assert list(response) == texts and response.answer is final  # replayed, not asked again
+
+
+def test_stream_answer_before_iterating_reads_the_rest(seed_assistant):
+    response = seed_assistant.stream("What did China warn of in April?")
+    first = next(iter(response))
+    answer = response.answer
+    assert answer.text.startswith(first.strip()) and answer.citations
+    with pytest.raises(QuestionError, match="empty"):
+        seed_assistant.stream("  ")  # checked when asked, before any text is written
+
+
+def test_answer_is_built_from_the_index_it_was_retrieved_from(seed_assistant, monkeypatch):
+    response = seed_assistant.stream("What did China warn of in April?")
+    next(iter(response))
+    monkeypatch.setattr(seed_assistant, "_index", None)  # as if an ingest swapped in another index meanwhile
+    answer = response.answer
+    assert answer.citations and all(c.supported for c in answer.citations)
 
 
 @pytest.mark.parametrize("question,message", [("", "empty"), ("   \n\t", "empty"), ("x" * 2001, "limit")])

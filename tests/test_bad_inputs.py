@@ -19,7 +19,7 @@ from rag.index import Index
 from rag.ingest import token_offsets
 from rag.loaders import SkipFile, decode_text
 
-from conftest import ROOT, SEED_FILE
+from conftest import ROOT, SEED_FILE, run_cli
 
 BODY = "The harbour authority approved the new quay in March 2024. Work starts in the autumn.\n"
 
@@ -44,6 +44,7 @@ BAD_NAMES = [
 ]
 
 
+@pytest.mark.slow
 def test_odd_file_names_are_all_indexed_and_shown_safely(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -131,7 +132,7 @@ def test_wide_unicode_without_bom_is_detected(codec):
     random.Random(1).randbytes(20000).translate(bytes(range(128, 256)) * 2),  # random high bytes named .txt
     random.Random(2).randbytes(20000).translate(bytes(range(32, 256)) + bytes(range(32, 64))),  # no C0 controls
     random.Random(3).randbytes(20000),                                        # random bytes
-    "ok ".encode() + bytes(range(0x80, 0xa0)) * 50,                     # C1 control characters
+    b"ok " + bytes(range(0x80, 0xa0)) * 50,                     # C1 control characters
 ], ids=["high", "printable", "random", "c1"])
 def test_garbage_is_skipped_as_binary(data):
     with pytest.raises(SkipFile, match="binary content"):
@@ -180,12 +181,13 @@ def test_cli_prints_odd_names_and_questions(tmp_path):
     write_bytes_name(docs, b"stray\xff.txt", (CZECH * 5).encode() + b"\xff\xfe\x80" + BODY.encode())
     write_bytes_name(docs, b"blob\xfe\nname.txt", bytes(range(0x80, 0x100)) * 40)
     index = str(tmp_path / "index")
-    ingested = rag("ingest", str(docs), "--index", index)
-    out = ingested.stdout.decode("utf-8")
+    ingested = run_cli("ingest", str(docs), "--index", index)
+    out = ingested.stdout
     assert ingested.returncode == 0, ingested.stderr
     assert "1 added" in out and "stray\ufffd.txt: 3 invalid UTF-8 byte(s)" in out
     assert "blob\ufffd\\nname.txt: binary content, not text" in out
 
+    # Through a real process: undecodable bytes in argv, and the JSON printed to a pipe.
     asked = rag("ask", b"When does work on the quay start? caf\xe9", "--index", index, "--json")
     assert asked.returncode == 0, asked.stderr
     answer = json.loads(asked.stdout.decode("utf-8"))

@@ -38,7 +38,8 @@ def test_metrics_on_hand_made_rankings():
 def test_benchmark_runs_through_the_product_pipeline(tmp_path, capsys):
     data = tmp_path / "tiny"
     (data / "qrels").mkdir(parents=True)
-    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in DOCS))
+    corpus = [{"_id": i, "title": t, "text": x} for i, t, x in DOCS]
+    (data / "corpus.jsonl").write_text("".join(json.dumps(doc) + "\n" for doc in corpus))
     (data / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in QUERIES))
     (data / "qrels" / "test.tsv").write_text(QRELS)
     results = beir.main([str(data), "--index", str(tmp_path / "work"), "--json"])
@@ -51,3 +52,17 @@ def test_benchmark_runs_through_the_product_pipeline(tmp_path, capsys):
     again = beir.main([str(data), "--index", str(tmp_path / "work"), "--json"])
     assert again["modes"] == {m: {**v, "latency_p50_ms": again["modes"][m]["latency_p50_ms"]}
                               for m, v in results["modes"].items()}
+
+
+@pytest.mark.slow
+def test_benchmark_compares_two_precisions_in_one_run(tmp_path):
+    data = tmp_path / "tiny"
+    (data / "qrels").mkdir(parents=True)
+    rows = [{"_id": i, "title": t, "text": x} for i, t, x in DOCS]
+    (data / "corpus.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in QUERIES))
+    (data / "qrels" / "test.tsv").write_text(QRELS)
+    results = beir.main([str(data), "--index", str(tmp_path / "work"), "--precision", "fp32,int8", "--json"])
+    assert [r["precision"] for r in results["runs"]] == ["fp32", "int8"]
+    assert results["agreement"]["chunks"] == 4 and 0.97 < results["agreement"]["cosine_min"] <= 1.0001
+    assert results["ndcg@10_difference"]["bm25"] == 0.0  # keyword retrieval does not depend on the encoder

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chunking import chunk_text, split_sentences, vector_id
+from rag.chunking import chunk_text, vector_id
 from rag.config import Settings
 from rag.embedding import get_embedder
 from rag.ingest import token_offsets
+from rag.text import split_sentences
 
 from conftest import SEED_FILE
 

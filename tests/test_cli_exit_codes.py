@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SEED_FILE
+from conftest import ROOT
 from rag.cli import os_error_line
 
 pytestmark = pytest.mark.slow
@@ -117,3 +118,22 @@ def test_ctrl_c_during_ingest_exits_130_and_keeps_the_index(tmp_path, seed_index
     after = Index.load(seed_index_copy, Settings(index=seed_index_copy))
     assert set(after.documents) == before
     assert not list(seed_index_copy.glob(".tmp-*"))
+
+
+def test_ctrl_c_while_the_command_loads_exits_130_without_a_traceback(seed_index_copy):
+    # -X importtime reports each import on stderr: pydantic is first imported by the command itself (after
+    # main() installed its signal handling), so a SIGINT sent when it shows lands while the command loads.
+    command = [sys.executable, "-X", "importtime", "-m", "rag.cli", "ask", "When did China impose the controls?",
+               "--index", str(seed_index_copy)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    pydantic = re.compile(rb"\|\s+pydantic\n")
+    seen, deadline = b"", time.monotonic() + 60
+    while not pydantic.search(seen) and time.monotonic() < deadline and process.poll() is None:
+        seen += os.read(process.stderr.fileno(), 65536)
+    loaded = pydantic.search(seen)
+    assert loaded and b"numpy" not in seen[:loaded.start()], seen[-2000:]
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    text = (seen + err).decode()
+    assert process.returncode == 130 and "Traceback" not in text, text[-2000:]
+    assert text.strip().splitlines()[-1] == "interrupted"

@@ -230,7 +230,7 @@ def test_bom_and_line_endings_are_normalised_before_hashing(tmp_path):
 def test_binary_detection():
     assert looks_binary(b"text\x00more")
     assert looks_binary(bytes(range(1, 32)) * 10)
-    assert not looks_binary("plain text\twith tabs\r\nand \x1b[1mcolour\x1b[0m".encode())
+    assert not looks_binary(b"plain text\twith tabs\r\nand \x1b[1mcolour\x1b[0m")
     with pytest.raises(SkipFile, match="binary content"):
         decode_text(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
 
@@ -354,10 +354,11 @@ def test_identical_content_under_two_names_has_one_hash(tmp_path):
 
 
 def test_page_at_bisects_page_starts():
-    doc = Document("id", "hash", "a" * 30, "/x.pdf", "T", None, None, 30, pages=[(0, 1), (10, 2), (20, 5)])
+    doc = Document("id", "hash", "a" * 30, ["/x.pdf"], "T", size=30, pages=[(0, 1), (10, 2), (20, 5)])
     assert [doc.page_at(o) for o in (0, 9, 10, 19, 20, 29)] == [1, 1, 2, 2, 5, 5]
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_loading_modules_import_no_parsers():
     code = ("import sys, rag.documents; "
             "print(sorted(m for m in ('bs4', 'pypdf', 'docx2txt', 'charset_normalizer') if m in sys.modules))")

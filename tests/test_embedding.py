@@ -32,6 +32,7 @@ def test_numpy_encoder_matches_sentence_transformers():
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_static_vectors_are_unit_norm_and_rank_related_text_higher():
     fast = NumpyEncoder.from_folder(resolve_model_path(BUNDLED_MODEL))
     vectors = fast.encode_static(["rare metal export controls", "restrictions on exports of rare metals",
@@ -45,6 +46,7 @@ def test_other_models_fall_back_to_sentence_transformers(tmp_path):
     assert Embedder(str(tmp_path)).fast is None
 
 
+@pytest.mark.slow
 def test_cache_returns_the_same_vectors():
     embedder = Embedder(BUNDLED_MODEL)
     first = embedder.encode_cached(["gallium controls", "tea"])

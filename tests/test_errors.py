@@ -16,14 +16,15 @@ import pytest
 from pydantic import ValidationError
 
 from rag import (
-    Assistant, ConfigError, IndexAccessError, IndexCorruptError, IndexLockedError, IndexNotFoundError, QuestionError,
+    ConfigError, IndexAccessError, IndexCorruptError, IndexLockedError, IndexNotFoundError, QuestionError,
     RagError, Settings,
 )
 from rag.documents import SkippedFile
 from rag.index import Index
 from rag.ingest import ingest
 from rag.storage import CURRENT, IndexLock, current_generation
-from rag.ui_render import port_problem, rejected_uploads
+from rag.ui.render import port_problem
+from rag.ui.uploads import rejected_uploads
 
 from conftest import write_unsealed_manifest
 
@@ -112,7 +113,7 @@ def test_disk_full_keeps_the_previous_index_and_no_partial_generation(seed_index
 
     with monkeypatch.context() as patch:
         if failing == "vectors":
-            patch.setattr("rag.vectorstore.FaissStore.save", full)
+            patch.setattr("rag.stores.faiss.FaissStore.save", full)
         else:  # everything written, then the swap of CURRENT fails
             patch.setattr(os, "replace",
                           lambda src, dst: (full if str(dst).endswith(CURRENT) else real_replace)(src, dst))
@@ -137,6 +138,7 @@ def test_an_emptied_file_is_blamed_not_the_next_one(seed_index_copy, emptied, na
     assert f"{folder / named} lists 0" in message and "manifest" in message
 
 
+@pytest.mark.slow
 def test_lock_held_too_long_names_the_setting(tmp_path, monkeypatch):
     holding, done = threading.Event(), threading.Event()
 

@@ -39,15 +39,15 @@ def test_gate_fails_with_top_k_1(seed_index_dir):
 
 
 def test_gate_fails_with_a_broken_chunker(tmp_path, monkeypatch):
-    import rag.ingest
+    import rag.streaming
 
     def one_sentence_chunks(doc_id, text, token_offsets, max_tokens, overlap_tokens):
         chunks = real(doc_id, text, token_offsets, max_tokens, overlap_tokens)
         # Broken: every chunk keeps only its first 40 characters.
         return [type(c)(c.chunk_id, c.doc_id, c.position, c.start, c.start + 40, 8, c.text[:40]) for c in chunks]
 
-    real = rag.ingest.chunk_text
-    monkeypatch.setattr(rag.ingest, "chunk_text", one_sentence_chunks)
+    real = rag.streaming.chunk_text  # ingest chunks through rag.streaming
+    monkeypatch.setattr(rag.streaming, "chunk_text", one_sentence_chunks)
     index_dir = tmp_path / "broken"
     broken = Assistant.build([ROOT / "seeds"], index_dir=index_dir, settings=Settings(index=index_dir))
     _, regressions = evaluate_and_report(broken, EVALSET, baseline_path=BASELINE)

@@ -14,6 +14,7 @@ from rag.evaluation import (
 )
 from rag.evaluation import metrics as m
 from rag.evaluation.metrics import GoldSpan
+from rag.text import normalise
 from rag.types import Answer, Citation, SentenceCheck
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,9 +44,9 @@ def answer(sentences, abstained: bool = False, text: str | None = None, citation
 
 # ---------------------------------------------------------------- retrieval metrics
 
-def test_normalize_folds_quotes_case_and_whitespace():
-    assert m.normalize("Beijing’s  RARE\n metals") == "beijing's rare metals"
-    assert m.normalize("") == ""
+def test_normalise_folds_quotes_case_and_whitespace():
+    assert normalise("Beijing’s  RARE\n metals") == "beijing's rare metals"
+    assert normalise("") == ""
 
 
 def test_passage_hits_by_quote_after_whitespace_normalisation():

@@ -7,18 +7,15 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from rag import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError, Settings
+from rag import Assistant, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError, Settings
 from rag.index import Index
 from rag.storage import IndexLock, current_generation
 
 from conftest import ROOT, SEEDS, write_unsealed_manifest
-
-pytestmark = pytest.mark.slow
 
 
 def test_missing_index_says_how_to_build(tmp_path):
@@ -88,64 +85,48 @@ def _big_corpus(folder: Path, files: int) -> Path:
     return folder
 
 
+# `rag ingest`, paused (to be killed) once its new generation is written and only the pointer swap is left.
 _INGEST_SCRIPT = """
 import os, sys, time
-import rag.storage as storage
 real_replace = os.replace
-def slow_replace(src, dst):
-    print("COMMITTING", flush=True)
-    time.sleep(float(os.environ.get("PAUSE", "0")))
+def paused_replace(src, dst):
+    if os.path.basename(dst) == "CURRENT":
+        print("COMMITTING", flush=True)
+        time.sleep(60)
     real_replace(src, dst)
-storage.os.replace = slow_replace
-import rag.ingest as ingest
-real_embed = ingest.embed_sorted
-def announced_embed(*args, **kwargs):
-    print("EMBEDDING", flush=True)
-    return real_embed(*args, **kwargs)
-ingest.embed_sorted = announced_embed
+os.replace = paused_replace
 from rag.cli import main
 sys.argv = ["rag", "ingest", sys.argv[1], "--index", sys.argv[2], "--json"]
 main()
 """
 
 
-def _run_ingest(corpus: Path, index_dir: Path, pause: float) -> subprocess.Popen:
-    env = {**os.environ, "PAUSE": str(pause), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", _INGEST_SCRIPT, str(corpus), str(index_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-
-
+@pytest.mark.slow
 def test_kill_9_mid_ingest_keeps_previous_index(tmp_path):
+    """End to end through `rag ingest`; test_integrity.py kills a storage-level writer at random points."""
     index_dir = tmp_path / "idx"
-    first = _run_ingest(_big_corpus(tmp_path / "a", 2), index_dir, 0)
-    assert first.wait(300) == 0
+    Assistant.build([_big_corpus(tmp_path / "a", 1)], index_dir=index_dir, settings=Settings(index=index_dir))
     before = Index.load(index_dir, Settings()).stats(index_dir)
-    bigger = _big_corpus(tmp_path / "b", 30)
+    bigger = _big_corpus(tmp_path / "b", 3)
 
-    # 1) killed while embedding (before any write)
-    proc = _run_ingest(bigger, index_dir, 0)
-    assert proc.stdout.readline().strip() == "EMBEDDING"
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert Index.load(index_dir, Settings()).stats(index_dir)["chunks"] == before["chunks"]
-
-    # 2) killed after the new generation is written, just before the pointer swap
-    proc = _run_ingest(bigger, index_dir, 30)
-    assert proc.stdout.readline().strip() == "EMBEDDING"
-    assert proc.stdout.readline().strip() == "COMMITTING"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc = subprocess.Popen([sys.executable, "-c", _INGEST_SCRIPT, str(bigger), str(index_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout.readline().strip() == "COMMITTING"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(list(index_dir.glob("gen-*"))) == 2, "the new generation was written, never made live"
     after_kill = Index.load(index_dir, Settings())
     assert after_kill.stats(index_dir)["chunks"] == before["chunks"]
     assert len(after_kill.store) == len(after_kill.chunks)
 
-    # 3) the next ingest cleans up the leftovers and completes
-    done = _run_ingest(bigger, index_dir, 0)
-    assert done.wait(300) == 0
+    # The next ingest cleans up the leftovers and completes.
+    Assistant.build([bigger], index_dir=index_dir, settings=Settings(index=index_dir))
     final = Index.load(index_dir, Settings())
-    assert final.stats()["paths"] == 32
-    assert len(final.documents) == 30, "a/doc000-001 have the same content as b/doc000-001: stored once"
+    assert final.stats()["paths"] == 4
+    assert len(final.documents) == 3, "a/doc000 has the same content as b/doc000: stored once"
     assert not list(index_dir.glob(".tmp-*")), "stale temporaries removed"
     assert len(list(index_dir.glob("gen-*"))) == 2, "the live generation and the one before it"
 

@@ -22,7 +22,7 @@ from rag.ingest import ingest
 from rag.integrity import CHECKSUMS, MANIFEST, MANIFEST_SUM, read_manifest, verify_files
 from rag.storage import CURRENT, current_generation
 
-from conftest import ROOT, SEED_FILE, SEEDS, write_unsealed_manifest
+from conftest import ROOT, SEED_FILE, SEEDS, run_cli, write_unsealed_manifest
 
 QUESTION = "When did China impose the rare metals controls?"
 
@@ -159,18 +159,15 @@ def test_ingest_of_another_folder_rereads_damaged_documents_from_their_files(see
 
 @pytest.mark.slow
 def test_rag_verify_exits_0_when_sound_and_2_naming_each_damaged_file(seed_index_copy):
-    def verify(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "rag.cli", "verify", "--index", str(seed_index_copy), *extra],
-                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
-
-    sound = verify()
+    sound = subprocess.run([sys.executable, "-m", "rag.cli", "verify", "--index", str(seed_index_copy)],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert sound.returncode == 0 and "sound" in sound.stdout, sound.stderr
     folder = current_generation(seed_index_copy)
     for name in ("vectors.faiss", "bm25_context/indptr.csc.index.npy"):
         data = bytearray((folder / name).read_bytes())
         data[-3] ^= 0x10
         (folder / name).write_bytes(bytes(data))
-    damaged = verify("--json")
+    damaged = run_cli("verify", "--index", str(seed_index_copy), "--json")  # in this process
     assert damaged.returncode == 2, damaged.stderr
     found = json.loads(damaged.stdout)
     assert not found["sound"] and {"vectors.faiss", "bm25_context/indptr.csc.index.npy"} <= {
@@ -182,6 +179,35 @@ def test_ingest_refuses_a_damaged_manifest_with_the_rebuild_hint(seed_index_copy
     manifest.write_bytes(manifest.read_bytes().replace(b'"dimension": 384', b'"dimension": 385'))
     with pytest.raises(IndexCorruptError, match=r"manifest\.json.*--rebuild"):
         ingest([SEEDS], seed_index_copy, Settings(index=seed_index_copy))
+
+
+@pytest.mark.parametrize("name, damage, named, says", [
+    (MANIFEST, b"{not json", MANIFEST, "does not match its checksum"),
+    (MANIFEST_SUM, b"", MANIFEST_SUM, "is damaged (it does not hold a CRC-32 checksum)"),
+    (MANIFEST_SUM, bytes(range(200, 240)), MANIFEST_SUM, "is damaged (it does not hold a CRC-32 checksum)"),
+    (MANIFEST_SUM, b"0badf00d\n", MANIFEST, "does not match its checksum"),
+    (CURRENT, b"gen-../../etc", CURRENT, "not a generation name"),
+])
+def test_a_damaged_manifest_checksum_or_pointer_is_named_and_the_hint_is_rebuild(seed_index_copy, name, damage,
+                                                                                named, says):
+    folder = current_generation(seed_index_copy)
+    (seed_index_copy / CURRENT if name == CURRENT else folder / name).write_bytes(damage)
+    shown = run_cli("verify", "--index", str(seed_index_copy))
+    assert shown.returncode == 2 and f"{named}: " in shown.stdout and says in shown.stdout, shown.stdout
+    rebuild = f"Rebuild it with `rag ingest PATH... --index {seed_index_copy} --rebuild`."
+    assert shown.stdout.strip().endswith(rebuild) and "Repair it" not in shown.stdout, shown.stdout
+    assert audit(seed_index_copy, Settings())["rebuild"] is True
+    asked = run_cli("ask", QUESTION, "--index", str(seed_index_copy))
+    assert asked.returncode == 2 and "--rebuild" in asked.stderr and "Repair it" not in asked.stderr, asked.stderr
+    with pytest.raises(IndexCorruptError, match=r"--rebuild"):
+        ingest([SEEDS], seed_index_copy, Settings(index=seed_index_copy))
+
+
+@pytest.mark.slow
+def test_rebuild_fixes_a_damaged_manifest_checksum(seed_index_copy):
+    (current_generation(seed_index_copy) / MANIFEST_SUM).write_bytes(b"")
+    report, _ = ingest([SEEDS], seed_index_copy, Settings(index=seed_index_copy), rebuild=True)
+    assert report.documents >= 1 and audit(seed_index_copy, Settings())["sound"]
 
 
 @pytest.mark.slow

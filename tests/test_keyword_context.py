@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from rag import IndexCorruptError, Settings
-from rag.chunking import Chunk, vector_id
-from rag.index import CONTEXT_KEYWORD_DIR, MANIFEST, Index, StoredDocument
+from rag.chunking import Chunk
+from rag.documents import Document
+from rag.index import CONTEXT_KEYWORD_DIR, MANIFEST, Index
 from rag.keyword import chunk_texts, context_texts
 from rag.retrieval import Retriever
 from rag.storage import IndexLock, current_generation
@@ -25,11 +26,11 @@ DOCS = {
 }
 
 
-def _documents_and_chunks() -> tuple[dict[str, StoredDocument], list[Chunk]]:
+def _documents_and_chunks() -> tuple[dict[str, Document], list[Chunk]]:
     documents, chunks = {}, []
     for doc_id, (title, sentences) in DOCS.items():
         text = " ".join(sentences)
-        documents[doc_id] = StoredDocument(doc_id, doc_id * 4, title, text, len(text), [f"/docs/{title}.txt"])
+        documents[doc_id] = Document(doc_id, doc_id * 4, text, [f"/docs/{title}.txt"], title, size=len(text))
         start = 0
         for position, sentence in enumerate(sentences):
             chunks.append(Chunk(f"{doc_id}-{position}", doc_id, position, start, start + len(sentence), 8, sentence))
@@ -41,9 +42,10 @@ def _index() -> Index:
     documents, chunks = _documents_and_chunks()
     index = Index.empty(Settings(), 4)
     vectors = np.random.default_rng(0).standard_normal((len(chunks), 4)).astype(np.float32)
-    index.store.add(np.array([vector_id(c.chunk_id) for c in chunks]), vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
-    index.documents, index.chunks = documents, chunks
-    index.rebuild_keyword_indexes()
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for doc_id, doc in documents.items():
+        rows = [i for i, c in enumerate(chunks) if c.doc_id == doc_id]
+        index.add_document(doc, [chunks[i] for i in rows], vectors[rows])
     return index
 
 

@@ -204,6 +204,7 @@ def test_urls_and_descriptions():
     assert make("openai", "http://h:1/v1/").description == "openai: fake-model @ http://h:1/v1"
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_import_stays_light():
     code = ("import sys, rag, rag.backends.openai_compat, rag.backends.ollama, rag.prompts; "
             "sys.exit(any(m.startswith(('llama_index', 'openai', 'ollama')) for m in sys.modules))")

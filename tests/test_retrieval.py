@@ -1,4 +1,5 @@
-"""Hybrid retrieval on real indexes: filters, near-duplicate collapsing, keyword/dense agreement."""
+"""Hybrid retrieval on real indexes (FAISS and Milvus): filters, near-duplicate collapsing, keyword/dense
+agreement."""
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,9 @@ from rag import Assistant, Filters, Settings
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def assistant(tmp_path_factory):
+@pytest.fixture(scope="module", params=["faiss", "milvus"])
+def assistant(tmp_path_factory, request):
+    """The same documents indexed in each vector store: every test below runs on both."""
     docs = tmp_path_factory.mktemp("docs")
     (docs / "a-2021.md").write_text("---\ntitle: Harbour report\ndate: 2021-03-01\n---\n\n"
                                     "The harbour of Velmar handles grain and coal. Its cranes were renewed in 2020.\n")
@@ -19,7 +21,7 @@ def assistant(tmp_path_factory):
     (docs / "c.txt").write_text(f"Notice one\n\n{boiler}\n")
     (docs / "d.txt").write_text(f"Notice two\n\n{boiler}\n")
     index = tmp_path_factory.mktemp("idx") / "index"
-    return Assistant.build([docs], index_dir=index, settings=Settings(index=index))
+    return Assistant.build([docs], index_dir=index, settings=Settings(index=index, vector_store=request.param))
 
 
 def test_source_and_date_filters(assistant):

@@ -1,14 +1,19 @@
-"""The chat's pure rendering and upload helpers, on hand-made answers (no model, no browser)."""
+"""The chat's pure rendering, source cards and upload helpers, on hand-made answers (no model, no browser)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from rag.types import Answer, Citation, SentenceCheck
-from rag.ui_render import (
-    highlight_passage, human_size, locate, marker_numbers, render_answer, render_error, render_partial,
-    render_status, render_upload_report, render_user, safe_upload_name, safe_url, upload_problem,
+from rag.ui.cards import plain_text, render_answer, section_at, snippet
+from rag.ui.render import (
+    highlight_passage, human_size, locate, marker_numbers, render_error, render_partial, render_status, render_user,
+    safe_url,
+)
+from rag.ui.uploads import (
+    FileResult, UploadBatch, file_results, render_upload_report, safe_upload_name, upload_problem, upload_target,
 )
 
 PASSAGE = ("Japan has been conducting ongoing discussions with China.\n\n"
@@ -61,10 +66,11 @@ def test_uncited_sources_are_in_a_collapsed_details_block():
     assert '<details class="rag-more" open' not in html
 
 
-def test_source_shows_title_date_score_and_http_link():
-    source = cite(1, date="18 September 2025", url="https://example.org/a?b=1&c=2")
+def test_source_card_shows_title_date_relevance_in_words_and_http_link():
+    source = cite(1, date="18 September 2025", url="https://example.org/a?b=1&c=2", supported=True, score=-0.25)
     html = render_answer(answer_citing("x [1]", source), key="k")
-    assert "Doc 1" in html and "18 September 2025" in html and "score 0.500" in html
+    assert "Doc 1" in html and "18 September 2025" in html and "Supports the answer" in html
+    assert "score" not in html and "-0.25" not in html
     assert 'href="https://example.org/a?b=1&amp;c=2"' in html
     assert "doc1.txt" in html and "/data/" not in html
 
@@ -97,7 +103,8 @@ def test_user_partial_and_error_messages_are_escaped():
 
 def test_unsupported_sentence_gets_a_warning_marker_with_tooltip():
     text = f"{SENTENCE} [1] The moon is cheese. [1]"
-    checks = [SentenceCheck(f"{SENTENCE} [1]", [1], 0.9, True), SentenceCheck("The moon is cheese. [1]", [1], 0.1, False)]
+    checks = [SentenceCheck(f"{SENTENCE} [1]", [1], 0.9, True),
+              SentenceCheck("The moon is cheese. [1]", [1], 0.1, False)]
     html = render_answer(answer_citing(text, cite(1), checks=checks), key="k")
     body = html.split('<div class="rag-sources">')[0]
     warned = body[body.index('class="rag-unsupported"'):]
@@ -140,10 +147,37 @@ def test_empty_answer_renders():
     assert locate("abc", "") is None and locate("abc", "!!") is None
 
 
-def test_open_first_opens_only_the_first_cited_source():
-    html = render_answer(answer_citing("A [1] B [2]", cite(1), cite(2)), key="k", open_first=True)
-    assert html.count("<details class=\"rag-source\" id=\"rag-k-src-1\" open>") == 1
-    assert 'id="rag-k-src-2" open' not in html
+def test_passages_of_one_document_are_grouped_under_it_with_a_highlighted_snippet():
+    first, second = cite(1), cite(2, text="China warned in April.", doc_id="d1")
+    checks = [SentenceCheck(f"{SENTENCE} [1]", [1], 0.9, True),
+              SentenceCheck("China warned in April. [2]", [2], 0.9, True)]
+    html = render_answer(answer_citing(f"{SENTENCE} [1] China warned in April. [2]", first, second, checks=checks),
+                         key="k")
+    assert html.count('class="rag-doc"') == 1 and html.count('class="rag-source rag-card"') == 2
+    shown = html[html.index('class="rag-snippet"'):html.index("</summary>")]
+    assert f"<mark>{SENTENCE}</mark>" in shown and "doc1.txt" in html and " open" not in html
+
+
+def test_snippet_is_the_highlighted_sentence_with_some_context():
+    text = "x " * 200 + "The target sentence. " + "y " * 200
+    at = text.index("The target")
+    shown = snippet(text, [(at, at + len("The target sentence."))])
+    assert shown.startswith("…") and shown.endswith("…") and "<mark>The target sentence.</mark>" in shown
+    assert len(shown) < 300
+    assert snippet("Short.", []) == "Short."
+
+
+def test_copy_text_is_the_plain_answer_with_its_sources():
+    answer = answer_citing("It opened in 1987 [1].", cite(1, title="Notes <b>", page=2, date="2025-09-18"))
+    assert plain_text(answer) == "It opened in 1987 [1].\n\nSources:\n[1] Notes <b>, page 2, 2025-09-18 (doc1.txt)"
+    html = render_answer(answer, key="k")
+    assert '<span class="rag-copy-text">It opened in 1987 [1].\n\nSources:\n[1] Notes &lt;b&gt;, page 2' in html
+    assert plain_text(Answer(text="No sources.")) == "No sources."
+
+
+def test_long_question_is_not_echoed_in_full():
+    html = render_user("why " * 2500)
+    assert len(html) < 1000 and "9,400 more characters" in html
 
 
 def test_status_lists_index_and_answerer():
@@ -156,11 +190,14 @@ def test_status_lists_index_and_answerer():
     ("../../etc/passwd.txt", "passwd.txt"),
     ("..\\..\\windows\\evil.md", "evil.md"),
     ("/abs/path/notes.pdf", "notes.pdf"),
-    ("my report (final).docx", "my_report_final.docx"),
+    ("my report (final).docx", "my report (final).docx"),
     (".hidden.txt", "hidden.txt"),
     ("..", "upload"),
     ("", "upload"),
-    ("résumé.txt", "r_sum.txt"),
+    ("Résumé 日本語 Öresund notes.txt", "Résumé 日本語 Öresund notes.txt"),
+    ("報告書.txt", "報告書.txt"),
+    ('a<b>:"c"|?*\x00\n.md', "a_b_c.md"),
+    ("Re\u0301sume\u0301.txt", "Résumé.txt"),
 ])
 def test_upload_names_cannot_leave_the_folder(name, expected):
     safe = safe_upload_name(name)
@@ -168,9 +205,23 @@ def test_upload_names_cannot_leave_the_folder(name, expected):
     assert "/" not in safe and "\\" not in safe and not safe.startswith(".")
 
 
-def test_upload_name_length_is_bounded_and_keeps_extension():
-    safe = safe_upload_name("a" * 500 + ".pdf")
-    assert len(safe) <= 120 and safe.endswith(".pdf")
+def test_upload_name_length_is_bounded_in_bytes_and_keeps_extension():
+    for name in ("a" * 500 + ".pdf", "日本" * 200 + ".pdf"):
+        safe = safe_upload_name(name)
+        assert len(safe.encode()) <= 200 and safe.endswith(".pdf")
+
+
+def test_same_name_with_other_content_is_kept_beside_unless_replacing(tmp_path):
+    first, second = tmp_path / "in1", tmp_path / "in2"
+    first.write_text("one")
+    second.write_text("two")
+    folder = tmp_path / "up"
+    folder.mkdir()
+    assert upload_target(folder, "報告.txt", first) == folder / "報告.txt"
+    (folder / "報告.txt").write_text("one")
+    assert upload_target(folder, "報告.txt", first) == folder / "報告.txt"  # same content: same file
+    assert upload_target(folder, "報告.txt", second) == folder / "報告 (2).txt"
+    assert upload_target(folder, "報告.txt", second, replace=True) == folder / "報告.txt"
 
 
 def test_upload_checks_type_size_and_emptiness():
@@ -183,13 +234,18 @@ def test_upload_checks_type_size_and_emptiness():
     assert message == "big.txt is 3.0 MB; the upload limit is 2 MB."
 
 
-def test_upload_report_lists_counts_and_every_problem_escaped():
-    report = {"added": ["/u/a.txt"], "updated": [], "unchanged": [], "chunks_embedded": 4,
+def test_upload_report_names_every_file_and_problem_escaped():
+    report = {"added": ["/u/a (2).txt"], "updated": [], "unchanged": ["/u/c.txt"], "duplicates": [],
               "skipped": [{"path": "/u/<b>.pdf", "reason": "no text could be extracted"}]}
-    html = render_upload_report(report, ["x.exe: .exe files are not supported"])
-    assert "1 added" in html and "4 passages embedded" in html
-    assert "x.exe" in html and "&lt;b&gt;.pdf: no text could be extracted" in html
-    assert render_upload_report({}, []) == ""
+    saved = {"a.txt": Path("/u/a (2).txt"), "c.txt": Path("/u/c.txt"), "<b>.pdf": Path("/u/<b>.pdf")}
+    results = file_results(saved, report)
+    assert results == [FileResult("a.txt", "added", "saved as a (2).txt"),
+                       FileResult("c.txt", "unchanged", "already indexed"),
+                       FileResult("<b>.pdf", "skipped", "no text could be extracted")]
+    html = render_upload_report(results, ["x.exe: .exe files are not supported"])
+    assert "<b>a.txt</b>: added (saved as a (2).txt)" in html
+    assert "x.exe" in html and "<b>&lt;b&gt;.pdf</b>: skipped (no text could be extracted)" in html
+    assert render_upload_report([], []) == ""
 
 
 def test_human_size():
@@ -216,7 +272,7 @@ def test_unsupported_citation_shows_its_warning_and_no_highlight():
     html = render_answer(answer_citing("China banned lithium in 2024 [1].", source, checks=checks), key="k")
     body, sources = html.split('<div class="rag-sources">')
     assert "Why: the passage does not mention 2024." in body and 'class="rag-unsupported"' in body
-    assert "<mark" not in sources and "⚠ unverified" in sources
+    assert "<mark" not in sources and "Does not clearly support" in sources
 
 
 def test_text_dropped_after_an_abstention_is_reported_with_its_reason():
@@ -226,3 +282,28 @@ def test_text_dropped_after_an_abstention_is_reported_with_its_reason():
     html = render_answer(answer, key="k")
     assert "could not be verified against their sources (text after the abstention sentence was dropped)" in html
     assert "PWNED" not in html
+
+
+def test_an_undone_upload_batch_leaves_the_folder_as_it_was(tmp_path):
+    folder, source = tmp_path / "up", tmp_path / "new.txt"
+    source.write_text("new")
+    folder.mkdir()
+    (folder / "a.txt").write_text("old")
+    batch = UploadBatch(folder, replace=True)
+    assert batch.save(source, "a.txt") == (folder / "a.txt").resolve() and (folder / "a.txt").read_text() == "new"
+    batch.save(source, "../b.txt")
+    batch.undo()
+    assert sorted(p.name for p in folder.iterdir()) == ["a.txt"] and (folder / "a.txt").read_text() == "old"
+    batch = UploadBatch(folder)
+    batch.save(source, "a.txt")
+    batch.commit()
+    assert sorted(p.name for p in folder.iterdir()) == ["a (2).txt", "a.txt"]
+
+
+def test_card_names_the_section_and_page_of_its_passage():
+    text = "# Guide\n\nIntro.\n\n## Costs\n\nPrices rose.\n\n### Staff\n\nTen people."
+    assert section_at(text, text.index("Prices"), "Guide") == "Costs"
+    assert section_at(text, text.index("### Staff"), "Guide") == "Staff"
+    assert section_at(text, text.index("Intro"), "Guide") == "" and section_at("No headings.", 5) == ""
+    html = render_answer(answer_citing("x [1]", cite(1, page=3)), key="k", sections={1: "Costs"})
+    assert '<span class=rag-src-where>Costs · page 3</span>' in html

@@ -17,8 +17,10 @@ from conftest import SEED_FILE
 from fake_llm_server import FakeLLMServer, Script
 
 from rag import Assistant, Citation, Settings
-from rag.answering import NO_ANSWER, verify_citations
-from rag.verification import AFTER_ABSTENTION, INSTRUCTIONS_ONLY, split_abstention, support, with_verdicts
+from rag.verification import (
+    AFTER_ABSTENTION, INSTRUCTIONS_ONLY, NO_ANSWER, check_answer, is_abstention, source_verdicts, split_abstention,
+    support, verify_citations,
+)
 
 CLAIMS = Path(__file__).parent / "claims"
 FAITHFUL = {"copy", "paraphrase"}
@@ -37,18 +39,31 @@ def paragraphs(name: str) -> list[str]:
     return [p.strip() for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
 
 
-def claim_set() -> list[dict]:
-    rows = [json.loads(line) for line in (CLAIMS / "claims.jsonl").read_text(encoding="utf-8").splitlines() if line]
+def claim_set(name: str = "claims.jsonl", whole: bool = False) -> list[dict]:
+    """The labelled pairs of ``name``; ``whole``: each passage is its whole text, not the listed paragraphs."""
+    rows = [json.loads(line) for line in (CLAIMS / name).read_text(encoding="utf-8").splitlines() if line]
     texts = {name: paragraphs(name) for name in {r["doc"] for r in rows}}
     for row in rows:
-        row["passage"] = "\n\n".join(texts[row["doc"]][i] for i in row["paras"])
+        chosen = texts[row["doc"]] if whole else [texts[row["doc"]][i] for i in row["paras"]]
+        row["passage"] = "\n\n".join(chosen)
     return rows
+
+
+def flag_rates(rows: list[dict], embed) -> tuple[float, float]:
+    """Share of fabrications flagged unsupported, and of faithful paraphrases flagged."""
+    flagged = {True: 0, False: 0}
+    for row in rows:
+        check, = verify_citations(row["claim"] + " [1]", [cite(row["passage"])], embed)
+        flagged[row["label"] == "supported"] += not check.supported
+    faithful = sum(r["label"] == "supported" for r in rows)
+    return flagged[False] / (len(rows) - faithful), flagged[True] / faithful
 
 
 def test_the_claim_set_is_large_and_varied():
     rows = claim_set()
     kinds = Counter(r["kind"] for r in rows)
-    assert len(rows) >= 120 and {r["doc"] for r in rows} == {"seed", "manual", "policy", "abstract", "leaflet", "release"}
+    assert len(rows) >= 120
+    assert {r["doc"] for r in rows} == {"seed", "manual", "policy", "abstract", "leaflet", "release"}
     assert set(kinds) >= {"copy", "paraphrase", "date", "number", "ordinal", "element", "country", "person", "place",
                           "negation", "antonym", "reason", "other_passage", "entity_swap"}
     assert all((r["label"] == "supported") == (r["kind"] in FAITHFUL) for r in rows)
@@ -79,6 +94,85 @@ def test_unsupported_flag_precision_and_recall_on_the_claim_set(seed_assistant):
     print("  " + ", ".join(f"{k} {flagged[k]}/{totals[k]}" for k in sorted(totals)))
     assert flagged["copy"] == 0
     assert recall >= 0.9 and paraphrases_flagged <= 0.1
+
+
+@pytest.mark.slow
+def test_held_out_claims_written_by_someone_else(seed_assistant):
+    """tests/claims/heldout.jsonl: a news report, a contract clause, an espresso manual and a clinic note, with
+    claims written apart from the rules. Measured, per paragraph and against the whole text; the bounds are
+    the levels reached, kept from slipping (the 90%/10% target is for the full labelled set, below)."""
+    embed = seed_assistant.embedder.encode_cached
+    rows = claim_set("heldout.jsonl")
+    assert len(rows) == 70 and {r["doc"] for r in rows} == {"heldout_news", "heldout_contract", "heldout_espresso",
+                                                             "heldout_clinic"}
+    for whole in (False, True):
+        caught, false_alarms = flag_rates(claim_set("heldout.jsonl", whole), embed)
+        print(f"\nheld-out ({'whole text' if whole else 'paragraph'}): fabrications flagged {caught:.3f}, "
+              f"paraphrases flagged {false_alarms:.3f}")
+        assert caught >= 0.85 and false_alarms <= 0.15
+    both = claim_set() + rows
+    caught, false_alarms = flag_rates([r for r in both if r["kind"] != "copy"], embed)
+    print(f"full labelled set: fabrications flagged {caught:.3f}, paraphrases flagged {false_alarms:.3f}")
+    assert caught >= 0.9 and false_alarms <= 0.1
+
+
+@pytest.mark.parametrize("claim, passage, reason", [
+    ("Tomas Reyes, the mayor, cut the ribbon.",
+     "Mayor Ingrid Solberg cut the ribbon alongside the chief engineer, Tomas Reyes.",
+     "the passage names Solberg as mayor, not Reyes"),
+    ("Mix 500 ml of solution with 50 ml of water.", "Mix 50 ml of solution with 500 ml of water.",
+     "the passage gives 50 for 'solution', not 500"),
+    ("The Customer may terminate this Agreement at once.",
+     "The Supplier may terminate this Agreement at once if the Customer fails to pay.",
+     "the passage says 'Supplier may terminate this Agreement'"),
+    ("Aspirin was stopped today and warfarin was started.", "Warfarin was stopped today and aspirin was started.",
+     "the passage says 'Warfarin was stopped today'"),
+    ("Either party may terminate with sixty days' notice if the Supplier raises its prices.",
+     "Either party may terminate by giving sixty days' notice. The Supplier sets its prices.",
+     "the passage does not give the condition 'if the Supplier raises its prices'"),
+    ("The ribbon was cut at 9 p.m.", "The ribbon was cut at 9 a.m.", "the passage says a.m., not p.m."),
+    ("He has a wet cough.", "He has a dry cough.", "the passage says 'dry', not 'wet'"),
+    ("Dr. Marsh started warfarin 10 mg in 2022.",  # the first sentence alone would back it
+     "Dr. Marsh started aspirin 10 mg in 2022. Aspirin was stopped today and warfarin 5 mg was started.",
+     "the passage gives 5 for 'warfarin', not 10"),
+    ("You may use the machine while the light is flashing.",  # sentences 1-2 alone would back it
+     "Use the machine daily. The light is flashing while it heats. Clean the tray. Do not use the machine while "
+     "the light is flashing.", "negation differs from the passage ('Do not use the machine')"),
+])
+def test_relations_between_names_roles_numbers_and_conditions(claim, passage, reason):
+    verdict, _ = support(claim, cite(passage))
+    assert not verdict.supported and verdict.problems[0] == reason, verdict.problems
+
+
+@pytest.mark.parametrize("claim, passage", [
+    ("Tomas Reyes, the chief engineer, joined Mayor Ingrid Solberg.",
+     "Mayor Ingrid Solberg cut the ribbon alongside the chief engineer, Tomas Reyes."),
+    ("Fill the reservoir with 500 ml of warm water mixed with 50 ml of solution.",
+     "Mix 50 ml of solution with 500 ml of warm water in the reservoir."),
+    ("If the Customer does not pay within 30 days, the Supplier can terminate at once.",
+     "The Supplier may terminate immediately if the Customer fails to pay within thirty (30) days."),
+    ("Mr. Okafor's cough was dry.", "Mr. Okafor had a dry cough."),
+    ("The bridge was previously closed in 1998.", "The first closure of the bridge was in 1998."),
+])
+def test_the_same_relations_said_another_way_are_supported(claim, passage):
+    verdict, _ = support(claim, cite(passage))
+    assert verdict.supported, verdict.problems
+
+
+def test_a_name_said_only_in_another_sentence_is_named_as_such_and_long_words_are_cut():
+    passage = "Patient: Mr. Daniel Okafor. He has a dry cough. Follow-up is booked for 3 March 2025."
+    check, = verify_citations("Mr. Okafor's follow-up is on 3 March 2025 [1].", [cite(passage)], None)
+    assert not check.supported and check.reason == "the passage mentions Okafor only in another sentence"
+    check, = verify_citations("It cost " + "x" * 100_000 + " [1].", [cite("It cost 5 euros.")], None)
+    assert not check.supported and len(check.reason) < 300 and check.reason.endswith("…")
+
+
+def test_a_stray_full_stop_and_a_bold_sentence_are_not_sentences_of_their_own():
+    checks = verify_citations("The ribbon was cut at 9 a.m. [1].", [cite("The ribbon was cut at 9 a.m.")], None)
+    assert [(c.sentence, c.supported) for c in checks] == [("The ribbon was cut at 9 a.m. [1].", True)]
+    good, bold = verify_citations("It reopened in 2025 [1]. **It reopened in 2031** [1].",
+                                  [cite("It reopened in 2025.")], None)
+    assert good.supported and not bold.supported and bold.reason == "the passage does not mention 2031"
 
 
 @pytest.mark.parametrize("claim, reason", [
@@ -179,14 +273,28 @@ def test_abstention_stands_alone():
     assert split_abstention(cited) == (cited, "")  # cites a source: an answer, checked as one
 
 
-def test_verdicts_are_returned_on_copies():
-    sources = [cite(METALS), cite("Unrelated text about otters.", number=2)]
-    checks = verify_citations("China imposed the rare metals controls in July 2023 [1]. Otters ski [2].", sources, None)
+def test_verdicts_are_returned_not_written_into_the_sources():
+    sources = [cite(METALS), cite("Unrelated text about otters.", number=2), cite("Uncited.", number=3)]
+    checked = check_answer("China imposed the rare metals controls in July 2023 [1]. Otters ski [2][9].", sources, None)
+    checks = checked.sentences
+    assert checked.text.endswith("Otters ski [2].") and not checked.abstained and checked.cited == {1, 2}
     assert [c.supported for c in checks] == [True, False]
     assert sources[0].supported is None and sources[0].evidence == []  # inputs untouched
-    first, second = with_verdicts(sources, checks)
-    assert first.supported is True and first.evidence == checks[0].evidence[1] and first.support_score > 0.5
-    assert second.supported is False and second.evidence == [] and second.support_score < 0.5
+    verdicts = source_verdicts(checks)
+    assert set(verdicts) == {1, 2}
+    assert verdicts[1].supported is True and verdicts[1].evidence == checks[0].evidence[1]
+    assert verdicts[1].support_score > 0.5
+    assert verdicts[2].supported is False and verdicts[2].evidence == [] and verdicts[2].support_score < 0.5
+
+
+def test_abstention_detection_and_checked_abstentions():
+    assert is_abstention(NO_ANSWER) and is_abstention("")
+    assert is_abstention("The sources do not mention the delegation leader.")
+    assert not is_abstention("China imposed controls in July 2023 [1].")
+    checked = check_answer(NO_ANSWER + " PWNED [1].", [cite(METALS)], None)
+    assert checked.abstained and checked.text == NO_ANSWER and checked.cited == set()
+    assert [c.reason for c in checked.sentences] == [AFTER_ABSTENTION]
+    assert check_answer("Gallium is restricted [1].", [], None).abstained  # nothing retrieved: nothing to cite
 
 
 @pytest.mark.parametrize("claim, passage, supported", [

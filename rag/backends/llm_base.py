@@ -12,12 +12,16 @@ import time
 from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..config import Settings
 from ..errors import BackendError
 from ..prompts import NO_ANSWER, answer_messages, clean_rewrite, condense_messages
 from ..types import Citation
 from .base import Answerer, History
+
+if TYPE_CHECKING:
+    from ..embedding import Embedder
 
 # Answers are a few cited sentences; the cap stops a looping model from streaming forever.
 MAX_ANSWER_TOKENS = 1024
@@ -41,8 +45,8 @@ class LLMAnswerer(Answerer):
     protocol = "LLM"
     start_hint = "Start it or set RAG_LLM_BASE_URL."
 
-    def __init__(self, settings):
-        super().__init__(settings)
+    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+        super().__init__(settings, embedder)
         self._llm: Any = None
         self._lock = threading.Lock()
 
@@ -105,7 +109,7 @@ class LLMAnswerer(Answerer):
                 break
             except BackendError:
                 raise
-            except Exception as exc:  # noqa: BLE001  (the edge: library errors become one BackendError)
+            except Exception as exc:  # the edge: library errors become one BackendError
                 failure = self._classify(exc)
                 if failure.kind == "connect" and not started and attempt < self.settings.llm_retries:
                     time.sleep(min(BACKOFF_S * 2**attempt, MAX_BACKOFF_S))

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 
-from ..answering import squash, strip_markers
-from ..chunking import split_sentences
-from ..terms import content_terms
+from ..terms import content_terms, has_cjk
+from ..text import normalise, split_sentences, strip_markers
 
 # Pronouns, determiners and connectives that only make sense after another sentence. Matched with its
 # capital at the start of the sentence, so "IT staff" or "Its" inside a sentence do not count. Not
@@ -22,16 +21,19 @@ BACK_REFERENCE = re.compile(
     r"However|But|Also|And|So|Yet|Still|Moreover|Furthermore|Additionally|Besides|Therefore|Thus|Hence|"
     r"Consequently|Accordingly|Instead|Otherwise|Nevertheless|Nonetheless|Meanwhile|Then|Likewise|Similarly|"
     r"In addition|In turn|As a result|As such|For this reason|Because of this|Despite this|The latter|"
-    r"The former|The same)\b")
+    r"The former|The same)\b"
+    # Japanese and Chinese openings that point back (それは, しかし, 同省は, 这, 但, 此外).
+    r"|^[「『（(]*(?:それ|これ|その|この|あれ|しかし|また|さらに|ただし|一方|同省|同社|同国|彼|它|他们|她|这|该|但|此外|因此|然而|同时|不过)")
 # A follow-up that asks for what has not been said yet, whatever its topic words ("What else ...?").
-_MORE = re.compile(r"\belse\b|\b(tell|show|give) me more\b|\bmore (about|on|details?)\b|\b(what|any|which) other\b|"
+_MORE = re.compile(r"\belse\b|他に|ほかに|其他|还有|\b(tell|show|give) me more\b|\bmore (about|on|details?)\b|"
+                   r"\b(what|any|which) other\b|"
                    r"\b(apart from|besides|in addition to|other than) (that|this|it|those|these|them)\b", re.IGNORECASE)
 # Words a follow-up uses to point back or join on ("those", "instead"), and verbs that only frame a
 # question ("What makes it ...?"): they say nothing about its topic.
 _LINKING_WORDS = ("them they those these this that it its also then else more other another further so still again "
                   "here there same such both either instead previous earlier one ones make makes made happen "
                   "happens happened mean means get gets got thing things")
-_ENDS_A_SENTENCE = re.compile(r"[.!?…][\"'’”)\]]*\s*$")
+_ENDS_A_SENTENCE = re.compile(r"[.!?…。！？][\"'’”)\]」』]*\s*$")
 
 
 def opens_with_back_reference(sentence: str) -> bool:
@@ -54,23 +56,23 @@ def leads(text: str, spans: list[tuple[int, int]] | None = None) -> dict[int, tu
         start, end = spans[i]
         before = text[spans[i - 1][0]:spans[i - 1][1]]
         # A heading or list label ("Warranty", "Note 3") ends without punctuation: not a sentence to quote.
-        sentence_before = _ENDS_A_SENTENCE.search(before) and len(before.split()) >= 3
+        sentence_before = _ENDS_A_SENTENCE.search(before) and (len(before.split()) >= 3 or has_cjk(before))
         if sentence_before and opens_with_back_reference(text[start:end]):
             found[i] = spans[i - 1]
     return found
 
 
 def said_before(history: list[tuple[str, str]] | None) -> str:
-    """The earlier answers' text, markers removed and squashed, for ``already_said`` look-ups.
+    """The earlier answers' text, markers removed and normalised, for ``already_said`` look-ups.
 
     Example: ``said_before([("When?", "In July  2023 [1].")]) == "in july 2023."``
     """
-    return " \n ".join(squash(strip_markers(answer)) for _, answer in history or [])
+    return " \n ".join(normalise(strip_markers(answer)) for _, answer in history or [])
 
 
 def already_said(sentence: str, said: str) -> bool:
     """True when an earlier answer quoted this sentence. Example: ``already_said("It rose.", "it rose.")``"""
-    body = squash(strip_markers(sentence)).rstrip(".!?…")
+    body = normalise(strip_markers(sentence)).rstrip(".!?…")
     return bool(body) and body in said
 
 
@@ -89,11 +91,11 @@ def asked_part(question: str, history: list[tuple[str, str]] | None) -> str:
 
     Example: ``asked_part("Why? (When did it start)", [("When did it start?", "...")]) == "Why?"``
     """
-    earlier = {squash(q).rstrip("?").strip() for q, _ in history or []}
+    earlier = {normalise(q).rstrip("?").strip() for q, _ in history or []}
     head, bracket, tail = question.rpartition(" (")
     if not bracket or not tail.endswith(")"):
         return question
-    parts = {squash(p).strip() for p in tail[:-1].split(";")}
+    parts = {normalise(p).strip() for p in tail[:-1].split(";")}
     return head if parts and parts <= earlier else question
 
 

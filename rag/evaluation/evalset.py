@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EvalSetError
-from .metrics import GoldSpan, normalize
+from ..text import normalise
+from .metrics import GoldSpan
 
 REQUIRED_FIELDS = ("id", "question", "reference_answer", "required_facts", "gold_evidence", "answerable")
 OPTIONAL_FIELDS = ("history", "tags")
@@ -178,12 +179,12 @@ def missing_gold_evidence(items: Iterable[EvalItem],
     Example: ``missing_gold_evidence(items, [Path("seeds/a.txt").read_text()]) == []``
     """
     texts = list(documents() if callable(documents) else documents)
-    folded = [normalize(t) for t in texts]
+    folded = [normalise(t) for t in texts]
     longest = max((len(t) for t in texts), default=0)
     problems = []
     for item in items:
         for quote in item.gold_quotes:
-            if not any(normalize(quote) in doc for doc in folded):
+            if not any(normalise(quote) in doc for doc in folded):
                 problems.append(f"{item.id} (line {item.line}): gold evidence not in the corpus: {_short(quote)!r}")
         for span in item.gold_spans:
             if span.end > longest:

@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from ..answering import MARKER
 
-# Typographic quotes and dashes differ between a copied quote and a loaded file far more often than
-# the words do, so they are folded before any comparison.
-_FOLD = str.maketrans({
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
-    "\u00a0": " ",
-})
-_SPACES = re.compile(r"\s+")
-_MARKER = MARKER
+from ..terms import CJK
+from ..text import normalise, strip_markers
 
 
 @dataclass(frozen=True)
@@ -46,20 +36,6 @@ class Passage(Protocol):
     doc_id: str
 
 
-def normalize(text: str) -> str:
-    """Fold case, quotes, dashes and whitespace for comparisons.
-
-    Example: ``normalize("Beijing’s  RARE\\nmetals") == "beijing's rare metals"``
-    """
-    text = unicodedata.normalize("NFKC", text or "").translate(_FOLD)
-    return _SPACES.sub(" ", text).strip().casefold()
-
-
-def strip_markers(text: str) -> str:
-    """Remove ``[n]`` / ``[1, 3]`` citation markers. Example: ``strip_markers("Yes [1].") == "Yes ."``"""
-    return _MARKER.sub("", text or "")
-
-
 # ---------------------------------------------------------------- retrieval
 
 def passage_hits(passage: Passage, quotes: Sequence[str] = (), spans: Sequence[GoldSpan] = ()) -> bool:
@@ -67,8 +43,8 @@ def passage_hits(passage: Passage, quotes: Sequence[str] = (), spans: Sequence[G
 
     Example: ``passage_hits(citation, quotes=["in July 2023"])``
     """
-    body = normalize(passage.text)
-    if any(q and normalize(q) in body for q in quotes if normalize(q)):
+    body = normalise(passage.text)
+    if any(q and normalise(q) in body for q in quotes if normalise(q)):
         return True
     return any(_overlaps(passage, span) for span in spans)
 
@@ -121,7 +97,7 @@ def evidence_recall(passages: Sequence[Passage], quotes: Sequence[str] = (), spa
     Answers spanning two passages need both, which hit@k alone cannot show.
     Example: ``evidence_recall(passages, quotes=["gallium", "July 2023"]) == 0.5``
     """
-    pieces = [([q], []) for q in quotes] + [([], [s]) for s in spans]
+    pieces: list[tuple[list[str], list[GoldSpan]]] = [([q], []) for q in quotes] + [([], [s]) for s in spans]
     if not pieces:
         return None
     top = passages[:k] if k else passages
@@ -137,9 +113,9 @@ def find_fact(answer_text: str, alternatives: Sequence[str]) -> str | None:
     Whole-word matching keeps "US" from matching inside "discuss".
     Example: ``find_fact("Since July 2023 [1].", ["July 2023"]) == "July 2023"``
     """
-    body = normalize(strip_markers(answer_text))
+    body = normalise(strip_markers(answer_text))
     for alternative in alternatives:
-        needle = normalize(alternative)
+        needle = normalise(alternative)
         if needle and re.search(_word_pattern(needle), body):
             return alternative
     return None
@@ -147,8 +123,9 @@ def find_fact(answer_text: str, alternatives: Sequence[str]) -> str | None:
 
 def _word_pattern(needle: str) -> str:
     # Guard only the edges that are word characters: "semiconductor-related" still matches at a hyphen.
-    left = r"(?<!\w)" if re.match(r"\w", needle) else ""
-    right = r"(?!\w)" if re.search(r"\w$", needle) else ""
+    # Chinese and Japanese have no spaces between words, so a CJK neighbour is an edge ("2023年7月に").
+    left = rf"(?<![^\W{CJK}])" if re.match(r"\w", needle) else ""
+    right = rf"(?![^\W{CJK}])" if re.search(r"\w$", needle) else ""
     return left + re.escape(needle) + right
 
 

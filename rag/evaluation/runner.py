@@ -49,7 +49,7 @@ class QuestionRow:
     error: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict) -> "QuestionRow":
+    def from_dict(cls, data: dict) -> QuestionRow:
         """Rebuild a row from results/baseline JSON, ignoring keys this version does not know."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)

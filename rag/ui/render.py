@@ -1,9 +1,10 @@
-"""Pure helpers for the chat UI: an Answer becomes safe HTML; uploads get safe names and clear checks.
+"""Pure helpers for the chat UI: answer text with ``[n]`` badges, highlighted passages, status and errors
+as safe HTML (the source cards are in ``cards.py``, uploads in ``uploads.py``).
 
 Every piece of document or answer text goes through ``html.escape`` before it reaches the page, so a
 passage containing ``<script>`` shows as text. Nothing here imports gradio.
 
-Example: ``render_answer(answer, key="m2")  # '<div class="rag-answer">... <a class="rag-cite" ...>[1]</a>'``
+Example: ``mark_spans("A. B.", [(3, 5)]) == "A. <mark>B.</mark>"``
 """
 from __future__ import annotations
 
@@ -12,18 +13,16 @@ import re
 import socket
 from collections.abc import Iterable
 from html import escape
-from pathlib import Path, PurePath
 from urllib.parse import urlsplit
 
-from .answering import MARKER, marker_numbers, strip_markers
-from .types import Answer, Citation
+from ..text import MARKER, marker_numbers, strip_markers
+from ..types import Answer
 
 # Same marker shapes the answering module accepts: [1], [1, 3], [1][2], [2-4].
 _MARKER = MARKER
 _WORD = re.compile(r"\w+")
 # A marker right after a full stop still belongs to the sentence before it.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[\d)")
-UPLOAD_TYPES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 UNSUPPORTED_TIP = "This sentence's citation could not be verified against the cited passage."
 INSTRUCTIONS_LABEL = "contains text addressed to AI systems"
 INSTRUCTIONS_TIP = ("Part of this passage gives orders to AI assistants (possible prompt injection). It is treated "
@@ -175,81 +174,31 @@ def answer_body(answer: Answer, key: str, titles: dict[int, str]) -> str:
     return "".join(out)
 
 
-def source_meta(citation: Citation) -> str:
-    """Title, date, page, score and link line of one source, escaped."""
-    parts = [f'<span class="rag-src-title">{escape(citation.title or citation.source or "Untitled")}</span>']
-    if citation.date:
-        parts.append(f'<span class="rag-src-date">{escape(citation.date)}</span>')
-    if citation.page:
-        parts.append(f"<span>page {int(citation.page)}</span>")
-    parts.append(f'<span class="rag-src-score">score {citation.score:.3f}</span>')
-    if citation.supported is False:
-        parts.append(f'<span class="rag-warn" title="{attr(UNSUPPORTED_TIP)}">⚠ unverified</span>')
-    if citation.instructions:
-        parts.append(f'<span class="rag-warn rag-injection" role="note" title="{attr(INSTRUCTIONS_TIP)}">'
-                     f"⚠ {escape(INSTRUCTIONS_LABEL)}</span>")
-    return " · ".join(parts)
-
-
-def source_links(citation: Citation) -> str:
-    """The link to the source URL (only when it is http(s)) and the file it came from."""
-    items = []
-    url = safe_url(citation.url)
-    if url:
-        items.append(f'<a class="rag-src-link" href="{attr(url)}" target="_blank" '
-                     f'rel="noopener noreferrer nofollow">{escape(url)}</a>')
-    if citation.source:
-        items.append(f'<span class="rag-src-path">{escape(PurePath(citation.source).name)}</span>')
-    return f'<div class="rag-src-links">{" · ".join(items)}</div>' if items else ""
-
-
-def render_source(citation: Citation, key: str, sentences: list[str], opened: bool = False) -> str:
-    """One source as a collapsible block: summary line, links, passage with its evidence marked (the
-    sentences verification found supporting the answer; none when the citation failed verification)."""
-    if citation.evidence:
-        passage = mark_spans(citation.text, citation.evidence)
-    elif sentences and citation.supported is not False:  # not verified: mark where the sentence is quoted
-        passage = highlight_passage(citation.text, sentences)
-    else:
-        passage = text_html(citation.text)
-    return (f'<details class="rag-source" id="{attr(source_id(key, citation.number))}"{" open" if opened else ""}>'
-            f'<summary><b class="rag-src-num">[{citation.number}]</b> {source_meta(citation)}</summary>'
-            f'{source_links(citation)}<blockquote class="rag-passage">{passage}</blockquote></details>')
-
-
-def render_sources(answer: Answer, key: str, open_first: bool = False) -> str:
-    """The sources panel of one message: cited passages, then the uncited ones in a collapsed block."""
-    cited_numbers = {c.number for c in answer.citations}
-    cited = [render_source(c, key, citing_sentences(answer, c.number), open_first and i == 0)
-             for i, c in enumerate(answer.citations)]
-    others = [c for c in answer.sources if c.number not in cited_numbers]
-    parts = []
-    if cited:
-        parts.append(f'<div class="rag-sources-title">Sources</div>{"".join(cited)}')
-    if others:
-        label = "Closest passages found" if answer.abstained else "Other retrieved passages (not cited)"
-        parts.append(f'<details class="rag-more"><summary>{label} ({len(others)})</summary>'
-                     f'{"".join(render_source(c, key, []) for c in others)}</details>')
-    return f'<div class="rag-sources">{"".join(parts)}</div>' if parts else ""
-
-
-def render_answer(answer: Answer, key: str, open_first: bool = False) -> str:
-    """Complete HTML of one assistant message: the answer with badges and its own sources panel."""
-    titles = {c.number: c.title or c.source or "Untitled" for c in answer.sources}
-    kind = "rag-answer rag-abstained" if answer.abstained else "rag-answer"
-    return (f'<div class="{kind}" data-key="{attr(key)}"><div class="rag-text">'
-            f"{answer_body(answer, key, titles)}</div>{render_sources(answer, key, open_first)}</div>")
-
-
 def render_partial(text: str) -> str:
     """HTML of an answer still being written (markers shown as badges, no sources yet)."""
     body = _MARKER.sub(lambda m: f'<span class="rag-cite">{m.group(0)}</span>', text_html(text))
     return f'<div class="rag-answer rag-streaming"><div class="rag-text">{body}</div></div>'
 
 
-def render_user(question: str) -> str:
-    """The user's message, as text."""
-    return f'<div class="rag-question">{text_html(question)}</div>'
+def render_user(question: str, limit: int = 600) -> str:
+    """The user's message, as text; a very long one shows its start and how much more there was."""
+    if len(question) <= limit:
+        return f'<div class="rag-question">{text_html(question)}</div>'
+    more = f"… ({len(question) - limit:,} more characters)"
+    return (f'<div class="rag-question rag-question-cut">{text_html(question[:limit].rstrip())}'
+            f'<span class="rag-more-note">{escape(more)}</span></div>')
+
+
+# Setting names are for whoever runs the server, not for the person asking.
+_SETTING_HINT = re.compile(r"\s*\((?:set |see )?RAG_[A-Z_]+[^)]*\)")
+
+
+def for_end_user(message: str) -> str:
+    """An error message without server setting names: ``'... limit is 2,000 (RAG_MAX_QUESTION_CHARS).'``
+    becomes ``'... limit is 2,000.'``; a sentence that still names one is left out (unless it is the only one)."""
+    sentences = re.split(r"(?<=[.!?])\s+", _SETTING_HINT.sub("", message).strip())
+    plain = [s for s in sentences if "RAG_" not in s]
+    return " ".join(plain) if plain else message
 
 
 def render_error(message: str) -> str:
@@ -282,41 +231,6 @@ def render_status(stats: dict, answerer: str, top_k: int) -> str:
     return f'<div class="rag-status">{cells}</div>'
 
 
-def safe_upload_name(name: str, max_len: int = 120) -> str:
-    """A file name that is safe to join to the upload folder: the basename only (either slash style),
-    odd characters replaced, no leading dots; ``'../../etc/pass wd.txt'`` -> ``'pass_wd.txt'``."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-") or "upload"
-    stem, dot, ext = base.rpartition(".")
-    if not dot:
-        stem, ext = base, ""
-    ext = ext[:10]
-    stem = stem[: max_len - len(ext) - 1].strip("._-") or "upload"
-    return f"{stem}.{ext}" if ext else stem
-
-
-def upload_problem(name: str, size_bytes: int, max_mb: float) -> str | None:
-    """Why a file cannot be uploaded (type, size, empty), or None when it is fine."""
-    suffix = PurePath(name).suffix.lower()
-    if suffix not in UPLOAD_TYPES:
-        shown = suffix or "no extension"
-        return f"{name}: {shown} files are not supported; upload {', '.join(UPLOAD_TYPES)} files."
-    if size_bytes <= 0:
-        return f"{name}: the file is empty."
-    if size_bytes > max_mb * 1024 * 1024:
-        return f"{name} is {human_size(size_bytes)}; the upload limit is {max_mb:g} MB."
-    return None
-
-
-def rejected_uploads(saved: Iterable[Path], skipped: Iterable) -> list[Path]:
-    """Saved uploads that the ingest skipped (binary, empty, unreadable), to be deleted again.
-
-    Example: ``rejected_uploads([Path("/up/a.txt")], [SkippedFile("/up/a.txt", "empty file")])``
-    """
-    rejected = {Path(s.path) for s in skipped}
-    return [path for path in saved if Path(path) in rejected]
-
-
 def port_problem(host: str, port: int) -> str | None:
     """Why the chat cannot listen on ``host:port`` (in use, say), or None when it can.
 
@@ -332,24 +246,3 @@ def port_problem(host: str, port: int) -> str | None:
             return f"port {port} is in use; set RAG_PORT to a free port (or stop the program using it)."
         return f"cannot listen on {host}:{port} ({exc.strerror or exc}); set RAG_HOST and RAG_PORT."
     return None
-
-
-def _count(value: object) -> int:
-    return len(value) if isinstance(value, (list, tuple, set)) else int(value or 0)
-
-
-def render_upload_report(report: dict, problems: list[str]) -> str:
-    """What an upload did: counts from the ingest report, then every rejected or skipped file with why."""
-    lines = []
-    if report:
-        counts = [(k, _count(report.get(k))) for k in ("added", "updated", "unchanged", "duplicates")]
-        done = ", ".join(f"{n} {k}" for k, n in counts if n)
-        lines.append(f'<div class="rag-upload-ok">Indexed: {escape(done or "nothing new")} '
-                     f'({_count(report.get("chunks_embedded"))} passages embedded).</div>')
-    skipped = [f"{PurePath(s.get('path', '')).name}: {s.get('reason', 'skipped')}" for s in report.get("skipped", [])]
-    for message in problems + skipped:
-        lines.append(f'<div class="rag-upload-error">⚠ {escape(message)}</div>')
-    for marked in report.get("instructions", []):
-        lines.append(f'<div class="rag-upload-warn rag-injection">⚠ {escape(PurePath(marked["path"]).name)} '
-                     f'{escape(INSTRUCTIONS_LABEL)}: “{escape(marked["sentence"])}”</div>')
-    return f'<div class="rag-upload">{"".join(lines)}</div>' if lines else ""
