@@ -269,6 +269,12 @@ def main() -> None:
     if _STOPPED_BY or code == 130:
         typer.echo("interrupted", err=True)
         code = 128 + (_STOPPED_BY[0] if _STOPPED_BY else signal.SIGINT)
+        # The command has unwound (locks released, half-written generations removed). Leave now: when the
+        # interrupt landed inside an import, the interpreter's own shutdown would otherwise end the process
+        # by re-raising SIGINT (exit status -2 instead of 130).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 
