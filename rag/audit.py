@@ -64,15 +64,19 @@ def audit(index_dir: Path, settings: Settings) -> dict:
     return result
 
 
+def _lines(path: Path, name: str, add) -> list[bytes]:
+    """The file's lines; none (and a problem reported under ``name``) when it cannot be read."""
+    try:
+        return path.read_bytes().splitlines()
+    except OSError as exc:
+        add(name, f"unreadable ({exc.strerror or exc})")
+        return []
+
+
 def _documents(path: Path, add) -> dict:
     """Documents whose line parses and whose text hashes to their recorded content hash."""
     documents: dict = {}
-    try:
-        lines = path.read_bytes().splitlines()
-    except OSError as exc:
-        add(DOCUMENTS, f"unreadable ({exc.strerror or exc})")
-        return documents
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(_lines(path, DOCUMENTS, add), 1):
         try:
             row = json.loads(line)
             text, content_hash, doc_id = row["text"], row["content_hash"], row["doc_id"]
@@ -91,12 +95,7 @@ def _chunks(path: Path, documents: dict, add) -> list[tuple[str, str, int, int, 
     """(chunk_id, doc_id, position, start, end) of every chunk line that is well formed."""
     chunks: list[tuple[str, str, int, int, int]] = []
     positions: dict = {}
-    try:
-        lines = path.read_bytes().splitlines()
-    except OSError as exc:
-        add(CHUNKS, f"unreadable ({exc.strerror or exc})")
-        return chunks
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(_lines(path, CHUNKS, add), 1):
         try:
             chunk_id, doc_id, position, start, end, n_tokens = json.loads(line)
             well_formed = chunk_id == f"{doc_id}-{position:05d}" and n_tokens > 0
