@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -34,14 +35,20 @@ def test_metrics_on_hand_made_rankings():
     assert beir.mrr_at_k(["x"] * 20, {"a": 1}) == 0.0
 
 
-@pytest.mark.slow
-def test_benchmark_runs_through_the_product_pipeline(tmp_path, capsys):
+def _tiny_dataset(tmp_path) -> Path:
+    """DOCS, QUERIES and QRELS written as a BEIR-format folder."""
     data = tmp_path / "tiny"
     (data / "qrels").mkdir(parents=True)
     corpus = [{"_id": i, "title": t, "text": x} for i, t, x in DOCS]
     (data / "corpus.jsonl").write_text("".join(json.dumps(doc) + "\n" for doc in corpus))
     (data / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in QUERIES))
     (data / "qrels" / "test.tsv").write_text(QRELS)
+    return data
+
+
+@pytest.mark.slow
+def test_benchmark_runs_through_the_product_pipeline(tmp_path, capsys):
+    data = _tiny_dataset(tmp_path)
     results = beir.main([str(data), "--index", str(tmp_path / "work"), "--json"])
     assert results["documents"] == 5 and results["queries"] == 3
     assert results["chunks"] == 4, "identical texts are stored once"
@@ -56,12 +63,7 @@ def test_benchmark_runs_through_the_product_pipeline(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_benchmark_compares_two_precisions_in_one_run(tmp_path):
-    data = tmp_path / "tiny"
-    (data / "qrels").mkdir(parents=True)
-    rows = [{"_id": i, "title": t, "text": x} for i, t, x in DOCS]
-    (data / "corpus.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in QUERIES))
-    (data / "qrels" / "test.tsv").write_text(QRELS)
+    data = _tiny_dataset(tmp_path)
     results = beir.main([str(data), "--index", str(tmp_path / "work"), "--precision", "fp32,int8", "--json"])
     assert [r["precision"] for r in results["runs"]] == ["fp32", "int8"]
     assert results["agreement"]["chunks"] == 4 and 0.97 < results["agreement"]["cosine_min"] <= 1.0001
