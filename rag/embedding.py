@@ -240,9 +240,14 @@ def _load_model(name: str) -> SentenceTransformer:
         ) from exc
 
 
-@lru_cache(maxsize=4)
 def get_embedder(name: str, batch_size: int = 64, precision: str = "fp32", threads: int = 0) -> Embedder:
     """One cached Embedder per model name and precision, shared by ingestion and retrieval."""
+    # Positional and keyword calls with the same values must share one model in memory.
+    return _cached_embedder(name, batch_size, precision, threads)
+
+
+@lru_cache(maxsize=4)
+def _cached_embedder(name: str, batch_size: int, precision: str, threads: int) -> Embedder:
     from .multilingual import MULTILINGUAL_MODEL, MultilingualEmbedder
 
     if name == MULTILINGUAL_MODEL:

@@ -154,3 +154,8 @@ def test_a_large_file_streams_in_bounded_memory():
     # The chunks and their vectors are a few times 2 MB (measured 12 MB); the whole file's token offsets
     # at once took 48 MB.
     assert peak < 30e6, peak
+
+
+def test_the_assistant_and_the_answerer_share_one_encoder():
+    settings = Settings()
+    assert embedder_for(settings) is get_embedder(settings.embed_model, settings.embed_batch_size)
