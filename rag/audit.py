@@ -17,6 +17,8 @@ import numpy as np
 from .chunking import Chunk, vector_id
 from .config import Settings
 from .errors import IndexNotFoundError, RagError
+from .docparts import DocPart, chunk_id_of
+from .docstore import DOCSTORE_DIR, MANIFEST_KEY
 from .index import CHUNKS, CONTEXT_KEYWORD_DIR, DOCUMENTS, KEYWORD_DIR, check_compatible, store_name
 from .integrity import CHECKSUMS, MANIFEST, MANIFEST_SUM, damaged_files, read_manifest, unrecorded_files
 from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chunk_texts, context_texts
@@ -52,8 +54,11 @@ def audit(index_dir: Path, settings: Settings) -> dict:
         add(name, problem)
     for name in unrecorded_files(folder, manifest):
         add(name, "not recorded in the manifest")
-    documents = _documents(folder / DOCUMENTS, add)
-    chunks = _chunks(folder / CHUNKS, documents, add)
+    if MANIFEST_KEY in manifest:
+        documents, chunks = _docstore_parts(folder, manifest, add)
+    else:  # format 1
+        documents = _documents(folder / DOCUMENTS, add)
+        chunks = _chunks(folder / CHUNKS, documents, add)
     _manifest_counts(manifest, documents, chunks, add)
     vectors = _vectors(folder, manifest, chunks, add)
     _keywords(folder, manifest, documents, chunks, add)
@@ -62,6 +67,50 @@ def audit(index_dir: Path, settings: Settings) -> dict:
                          "documents": len(documents), "chunks": len(chunks), "vectors": vectors}
     result["sound"] = not problems
     return result
+
+
+def _docstore_parts(folder: Path, manifest: dict, add) -> tuple[dict, list[tuple[str, str, int, int, int]]]:
+    """Every live document (hash checked) and chunk (span checked) of the docstore's parts, in order."""
+    documents: dict = {}
+    chunks: list[tuple[str, str, int, int, int]] = []
+    listing = manifest.get(MANIFEST_KEY) or {}
+    for entry in listing.get("parts", []):
+        name = entry["file"]
+        try:
+            part = DocPart.open(folder / name)
+            dead = set(listing.get("deleted", {}).get(name, ()))
+            rows = {n: part.document(n, []) for n in range(part.documents)}
+            chunk_rows = list(part.all_chunk_rows())
+        except RagError as exc:
+            add(name, str(exc))
+            continue
+        for number, doc in rows.items():
+            if doc.doc_id in dead:
+                continue
+            digest = hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest()
+            if digest != doc.content_hash or doc.doc_id != digest[:16]:
+                add(name, f"document {number} ({doc.doc_id}): the text does not match its content hash")
+                continue
+            documents[doc.doc_id] = {"title": doc.title, "text": doc.text}
+        found: dict = {}
+        for row, number, position, start, end, _ in chunk_rows:
+            doc = rows.get(number)
+            if doc is None or doc.doc_id in dead:
+                continue
+            if doc.doc_id not in documents:
+                add(name, f"chunk row {row} names no sound document")
+            elif not 0 <= start < end <= len(doc.text):
+                add(name, f"chunk row {row} spans {start}-{end}, outside its document's text")
+            chunks.append((chunk_id_of(doc.doc_id, position), doc.doc_id, position, start, end))
+            found.setdefault(doc.doc_id, []).append(position)
+        for doc_id, positions in found.items():
+            if sorted(positions) != list(range(len(positions))):
+                add(name, f"document {doc_id}: chunk positions are not 0..{len(positions) - 1}")
+        for doc in rows.values():
+            if doc.doc_id not in dead and doc.doc_id in documents and doc.doc_id not in found:
+                add(name, f"document {doc.doc_id} has no chunks")
+        part.close()
+    return documents, chunks
 
 
 def _lines(path: Path, name: str, add) -> list[bytes]:
@@ -120,14 +169,15 @@ def _chunks(path: Path, documents: dict, add) -> list[tuple[str, str, int, int, 
 
 
 def _manifest_counts(manifest: dict, documents: dict, chunks: list, add) -> None:
+    docs_file, chunks_file = (DOCSTORE_DIR, DOCSTORE_DIR) if MANIFEST_KEY in manifest else (DOCUMENTS, CHUNKS)
     by_path = manifest.get("documents", {})
     referenced = {str(h)[:16] for h in by_path.values()}
     for path in sorted(p for p, h in by_path.items() if str(h)[:16] not in documents):
-        add(MANIFEST, f"{path} is indexed but its document is missing from {DOCUMENTS}")
+        add(MANIFEST, f"{path} is indexed but its document is missing from {docs_file}")
     for doc_id in sorted(set(documents) - referenced):
-        add(DOCUMENTS, f"document {doc_id} is listed under no path in the manifest")
+        add(docs_file, f"document {doc_id} is listed under no path in the manifest")
     if "chunk_count" in manifest and manifest["chunk_count"] != len(chunks):
-        add(CHUNKS, f"{len(chunks)} chunks, the manifest records {manifest['chunk_count']}")
+        add(chunks_file, f"{len(chunks)} chunks, the manifest records {manifest['chunk_count']}")
 
 
 def _vectors(folder: Path, manifest: dict, chunks: list, add) -> int:

@@ -1,4 +1,4 @@
-"""The ``rag`` command: ingest, ask, stats, verify, eval, serve, move-store. Errors become one line and an exit
+"""The ``rag`` command: ingest, ask, stats, verify, compact, eval, serve, move-store. Errors become one line and an exit
 code (main).
 
 Example: ``rag ingest seeds && rag ask "When did China impose the controls?" --json``
@@ -107,6 +107,23 @@ def move_store(index: Path | None = IndexOption) -> None:
     moved, seconds = move_index(settings.index, settings)
     typer.echo(f"Index {settings.index}: {len(moved.chunks)} chunks of {len(moved.documents)} documents moved to "
                f"the store {settings.vector_store!r} in {seconds:.1f} s.")
+
+
+@app.command()
+def compact(index: Path | None = IndexOption) -> None:
+    """Merge the index's parts into one and drop removed documents' rows, as a new generation."""
+    import time
+
+    from .index import Index
+    from .storage import IndexLock
+
+    settings = _settings(index)
+    started = time.perf_counter()
+    with IndexLock(settings.index, timeout=settings.lock_timeout):
+        loaded = Index.load(settings.index, settings)
+        loaded.save(settings.index, compact=True)
+    typer.echo(f"Index {settings.index}: compacted, {len(loaded.documents)} documents, {len(loaded.chunks)} chunks "
+               f"({time.perf_counter() - started:.1f} s).")
 
 
 @app.command()

@@ -5,7 +5,7 @@ Example: ``index = Index.load(Path("indexes/default"), settings); index.stats()`
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -14,7 +14,8 @@ import numpy as np
 
 from .chunking import SPLITTER_VERSION, Chunk, vector_id
 from .config import Settings
-from .docstore import CHUNKS, DOCUMENTS, check_count, read_chunks, read_documents, write_chunks, write_documents
+from .docstore import MANIFEST_KEY, Docstore
+from .docstore_v1 import CHUNKS, DOCUMENTS, check_count, read_chunks, read_documents
 from .documents import Document
 from .errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
 from .injection import find_instructions, overlaps
@@ -23,7 +24,10 @@ from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chun
 from .storage import current_generation, write_generation
 from .stores import DEFAULT_STORE, VectorStore, store_class
 
-FORMAT_VERSION = 1
+# Format 2: the docstore in SQLite parts shared between generations (rag/docstore.py). Format 1 (JSON
+# lines, read whole) still opens; its next save writes format 2.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
 KEYWORD_DIR = "bm25"
 CONTEXT_KEYWORD_DIR = "bm25_context"
@@ -40,7 +44,8 @@ def chunker_settings(settings: Settings) -> dict:
 
 
 class Index:
-    """In-memory view of one index generation; ``chunks[i]`` is document i of both keyword indexes.
+    """One index generation: documents and chunks read on demand from the docstore, vectors, and both keyword
+    indexes; ``chunks[i]`` is document i of both keyword indexes.
 
     Read ``documents``, ``chunks``, ``paths`` and ``position_of_vid``; change them only through
     ``add_document``, ``remove_documents`` and ``set_paths``, which keep them, the vectors and the keyword
@@ -48,37 +53,45 @@ class Index:
     """
 
     def __init__(self, manifest: dict, documents: dict[str, Document], chunks: list[Chunk],
-                 store: VectorStore, keyword: KeywordIndex | None = None, context_keyword: KeywordIndex | None = None):
-        """The parts of a loaded generation (``Index.load``); a new index starts from ``Index.empty``."""
-        if len(store) != len(chunks):
-            raise IndexCorruptError(f"The index holds {len(store)} vectors for {len(chunks)} chunks. {REBUILD_HINT}")
+                 store: VectorStore, keyword: KeywordIndex | None = None, context_keyword: KeywordIndex | None = None,
+                 docstore: Docstore | None = None):
+        """The parts of a loaded generation (``Index.load`` passes its ``docstore``; ``documents`` and
+        ``chunks`` give one held in memory); a new index starts from ``Index.empty``."""
         self.manifest = manifest
+        if docstore is None:
+            marked = [overlaps(documents[c.doc_id].instructions, c.start, c.end) for c in chunks]
+            docstore = Docstore.in_memory(documents, chunks, PathsByDocument(manifest), marked)
+        self.docstore = docstore
+        if len(store) != docstore.chunk_count:
+            raise IndexCorruptError(
+                f"The index holds {len(store)} vectors for {docstore.chunk_count} chunks. {REBUILD_HINT}")
         self.store = store
-        self._documents, self._chunks = documents, chunks
-        self._position_of_vid = {vector_id(c.chunk_id): i for i, c in enumerate(chunks)}
-        # Read-only views over the live containers, made once (retrieval reads them per hit).
-        self._documents_view = MappingProxyType(documents)
-        self._positions_view = MappingProxyType(self._position_of_vid)
+        self._chunks_view, self._documents_view = ChunksView(docstore), DocumentsView(docstore)
+        self._positions_view = VectorPositions(docstore)
         self._keyword = keyword if keyword is not None else self._build_chunk_keyword()
         self._context_keyword = context_keyword if context_keyword is not None else self._build_context_keyword()
         # Chunks [0, _keyword_chunks) are in both keyword indexes, later ones are added on first use (only
         # they are tokenized); _keywords_stale asks for a rebuild (an index saved without term counts).
-        self._keyword_chunks, self._keywords_stale = len(chunks), False
+        self._keyword_chunks, self._keywords_stale = docstore.chunk_count, False
 
     @property
     def documents(self) -> Mapping[str, Document]:
-        """Stored documents by doc_id. Example: ``index.documents[chunk.doc_id].title``"""
+        """Stored documents by doc_id, read on demand. Example: ``index.documents[chunk.doc_id].title``"""
         return self._documents_view
 
     @property
-    def chunks(self) -> list[Chunk]:
-        """Every chunk, in vector-store and keyword-index order (read only). Example: ``index.chunks[0].text``"""
-        return self._chunks
+    def chunks(self) -> Sequence[Chunk]:
+        """Every chunk, in vector-store and keyword-index order, read on demand. Example: ``index.chunks[0].text``"""
+        return self._chunks_view
 
     @property
     def position_of_vid(self) -> Mapping[int, int]:
         """Position in ``chunks`` of each vector id. Example: ``index.position_of_vid[vector_id(c.chunk_id)]``"""
         return self._positions_view
+
+    def positions_of_vids(self, vids: np.ndarray) -> np.ndarray:
+        """Each vector id's position in ``chunks``, -1 for an id no chunk has (vectorised lookup)."""
+        return self.docstore.position_of_vids(vids)
 
     @property
     def paths(self) -> Mapping[str, str]:
@@ -106,41 +119,33 @@ class Index:
         _check_addition(self, doc, chunks, vectors)
         self.store.add_chunks(np.array([vector_id(c.chunk_id) for c in chunks], dtype=np.int64), vectors,
                               [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in chunks])
-        self._documents[doc.doc_id] = replace(doc, paths=list(doc.paths), pages=list(doc.pages),
-                                              instructions=find_instructions(doc.text), encoding=None, replaced=0)
-        first = len(self._chunks)
-        self._chunks.extend(chunks)
-        self._position_of_vid.update({vector_id(c.chunk_id): first + i for i, c in enumerate(chunks)})
+        instructions = find_instructions(doc.text)
+        stored = replace(doc, paths=sorted(doc.paths), pages=list(doc.pages), instructions=instructions,
+                         encoding=None, replaced=0)
+        self.docstore.add(stored, list(chunks), [overlaps(instructions, c.start, c.end) for c in chunks])
         self.manifest["documents"].update(dict.fromkeys(doc.paths, doc.content_hash))
+        self.docstore.forget_paths()
 
     def remove_documents(self, doc_ids: list[str]) -> int:
         """Drop documents with their chunks, vectors and paths; returns how many chunks went.
 
         Example: ``index.remove_documents(["3f2a9c0d1b2e4f60"])``
         """
-        dropped = {doc_id for doc_id in doc_ids if doc_id in self._documents}
+        dropped = {doc_id for doc_id in doc_ids if doc_id in self.documents}
         if not dropped:
             return 0
-        gone = [c for c in self._chunks if c.doc_id in dropped]
-        self.store.remove(np.array([vector_id(c.chunk_id) for c in gone], dtype=np.int64))
-        self._drop_from_keywords([i for i, c in enumerate(self._chunks) if c.doc_id in dropped])
-        self._chunks[:] = [c for c in self._chunks if c.doc_id not in dropped]
-        for doc_id in dropped:
-            del self._documents[doc_id]
-        self._position_of_vid.clear()
-        self._position_of_vid.update({vector_id(c.chunk_id): i for i, c in enumerate(self._chunks)})
+        positions = self.docstore.positions_of(dropped)
+        self.store.remove(self.docstore.vector_ids()[positions])
+        self._drop_from_keywords(positions.tolist())
+        self.docstore.remove(dropped)
         self.set_paths({p: h for p, h in self.paths.items() if h[:16] not in dropped})
-        return len(gone)
+        return len(positions)
 
     def set_paths(self, by_path: Mapping[str, str]) -> None:
         """Record which path holds which content (path → content hash); each stored document's ``paths``
         follow, sorted. Example: ``index.set_paths({**index.paths, "/copy.txt": doc.content_hash})``"""
         self.manifest["documents"] = dict(by_path)
-        paths_of: dict[str, list[str]] = {}
-        for path, content_hash in sorted(by_path.items()):
-            paths_of.setdefault(content_hash[:16], []).append(path)
-        for doc_id, doc in self._documents.items():
-            doc.paths = paths_of.get(doc_id, doc.paths)  # a document left without a path is removed next
+        self.docstore.forget_paths()  # a document left without a path is removed next
 
     @property
     def needs_save(self) -> bool:
@@ -151,21 +156,21 @@ class Index:
     def rebuild_keyword_indexes(self) -> None:
         """BM25 over each chunk and over each chunk's context, from the current documents and chunks."""
         self._keyword, self._context_keyword = self._build_chunk_keyword(), self._build_context_keyword()
-        self._keyword_chunks, self._keywords_stale = len(self._chunks), False
+        self._keyword_chunks, self._keywords_stale = len(self.chunks), False
 
     def _refresh_keywords(self) -> None:
         """Add the chunks added since to both keyword indexes (a rebuild when they keep no term counts)."""
-        if self._keyword_chunks == len(self._chunks) and not self._keywords_stale:
+        if self._keyword_chunks == len(self.chunks) and not self._keywords_stale:
             return
         if not self._keywords_incremental():
             self.rebuild_keyword_indexes()
             return
-        new = self._chunks[self._keyword_chunks:]  # whole documents: a context never crosses one
-        titles = {c.doc_id: self._documents[c.doc_id].title for c in new}
-        texts = {doc_id: self._documents[doc_id].text for doc_id in titles}
+        new = list(self.chunks[self._keyword_chunks:])  # whole documents: a context never crosses one
+        titles = {c.doc_id: self.documents[c.doc_id].title for c in new}
+        texts = {doc_id: self.documents[doc_id].text for doc_id in titles}
         self._keyword = self._keyword.extended(chunk_texts(new, titles))
         self._context_keyword = self._context_keyword.extended(context_texts(new, titles, texts))
-        self._keyword_chunks = len(self._chunks)
+        self._keyword_chunks = len(self.chunks)
 
     def _drop_from_keywords(self, positions: list[int]) -> None:
         """Remove chunks from both keyword indexes; ones added since the last refresh were never in them."""
@@ -181,12 +186,12 @@ class Index:
 
     def _build_chunk_keyword(self) -> KeywordIndex:
         titles = {doc_id: doc.title for doc_id, doc in self.documents.items()}
-        return KeywordIndex.build(chunk_texts(self.chunks, titles))
+        return KeywordIndex.build(chunk_texts(list(self.chunks), titles))
 
     def _build_context_keyword(self) -> KeywordIndex:
         titles = {doc_id: doc.title for doc_id, doc in self.documents.items()}
         texts = {doc_id: doc.text for doc_id, doc in self.documents.items()}
-        return KeywordIndex.build(context_texts(self.chunks, titles, texts), k1=CONTEXT_K1, b=CONTEXT_B)
+        return KeywordIndex.build(context_texts(list(self.chunks), titles, texts), k1=CONTEXT_K1, b=CONTEXT_B)
 
     @classmethod
     def empty(cls, settings: Settings, dimension: int) -> Index:
@@ -209,38 +214,60 @@ class Index:
         manifest = read_manifest(folder)
         verify_files(folder, manifest)  # before anything is read: damage is an error, never an answer
         check_compatible(manifest, settings, index_dir)
-        documents = {d.doc_id: d for d in read_documents(folder / DOCUMENTS)}
-        check_count(folder / DOCUMENTS, "documents", len(documents), manifest.get("document_count"))
-        chunks = read_chunks(folder / CHUNKS, documents)
-        check_count(folder / CHUNKS, "chunks", len(chunks), manifest.get("chunk_count"))
-        store = store_class(store_name(manifest)).opened(folder, settings)
-        if len(store) != len(chunks) or store.dimension != manifest["dimension"]:
-            raise IndexCorruptError(
-                f"The vector file {folder / store.FILE} holds {len(store)} vectors of dimension "
-                f"{store.dimension} but the docstore lists {len(chunks)} chunks. {REBUILD_HINT}"
-            )
-        keyword = KeywordIndex.load(folder / KEYWORD_DIR, len(chunks))
-        index = cls(manifest, documents, chunks, store, keyword, _load_context_keyword(folder, manifest, len(chunks)))
+        index = cls._from_folder(folder, manifest, settings)
         check_structure(index, folder)
         return index
 
-    def save(self, index_dir: Path) -> Path:
-        """Persist as a new generation (atomic). Call under IndexLock."""
+    @classmethod
+    def _from_folder(cls, folder: Path, manifest: dict, settings: Settings) -> Index:
+        """The generation in ``folder`` whose manifest (checked) is ``manifest``."""
+        paths = PathsByDocument(manifest)
+        if MANIFEST_KEY in manifest:
+            docstore = Docstore.open(folder, manifest, paths)
+        else:  # format 1: JSON lines, read whole once; the next save writes parts
+            documents = {d.doc_id: d for d in read_documents(folder / DOCUMENTS)}
+            check_count(folder / DOCUMENTS, "documents", len(documents), manifest.get("document_count"))
+            chunks = read_chunks(folder / CHUNKS, documents)
+            marked = [overlaps(documents[c.doc_id].instructions, c.start, c.end) for c in chunks]
+            docstore = Docstore.in_memory(documents, chunks, paths, marked)
+        check_count(folder / CHUNKS, "chunks", docstore.chunk_count, manifest.get("chunk_count"))
+        store = store_class(store_name(manifest)).opened(folder, settings)
+        if len(store) != docstore.chunk_count or store.dimension != manifest["dimension"]:
+            raise IndexCorruptError(
+                f"The vector file {folder / store.FILE} holds {len(store)} vectors of dimension "
+                f"{store.dimension} but the docstore lists {docstore.chunk_count} chunks. {REBUILD_HINT}"
+            )
+        keyword = KeywordIndex.load(folder / KEYWORD_DIR, docstore.chunk_count)
+        context_keyword = _load_context_keyword(folder, manifest, docstore.chunk_count)
+        return cls(manifest, {}, [], store, keyword, context_keyword, docstore=docstore)
+
+    def save(self, index_dir: Path, compact: bool = False) -> Path:
+        """Persist as a new generation (atomic): only what changed is written, the rest is linked from the
+        generation this index was read from. ``compact`` also merges every part into one. Call under IndexLock."""
         self.manifest["context_keyword"], self.manifest["vector_store"] = CONTEXT_SETTINGS, self.store.name
+        self.manifest["format_version"] = FORMAT_VERSION
         # Row counts as written: a file that loses rows is named, not the next file that refers to them.
         self.manifest["document_count"], self.manifest["chunk_count"] = len(self.documents), len(self.chunks)
+        previous = self.docstore.folder
 
         def write(folder: Path) -> None:
-            write_documents(folder / DOCUMENTS, self.documents.values())
-            write_chunks(folder / CHUNKS, self.chunks)
+            self.manifest[MANIFEST_KEY] = (self.docstore.compacted if compact else self.docstore.save)(folder)
+            if compact:
+                self._keyword, self._context_keyword = self.keyword.compact(), self.context_keyword.compact()
+                self.store.compact()
             self.store.save(folder)
             if self.store.location():  # a store beyond this folder (Milvus): its URI and collection
                 self.manifest["vector_location"] = self.store.location()
             self.keyword.save(folder / KEYWORD_DIR)
             self.context_keyword.save(folder / CONTEXT_KEYWORD_DIR)
-            seal(folder, self.manifest)  # the manifest last, with the checksum of every file above
+            seal(folder, self.manifest, previous)  # the manifest last, with the checksum of every file above
 
-        return write_generation(index_dir, write)
+        generation = write_generation(index_dir, write)
+        # Read on from the parts just written (the unsaved documents are in them now).
+        self.docstore = Docstore.open(generation, self.manifest, PathsByDocument(self.manifest))
+        self._chunks_view, self._documents_view = ChunksView(self.docstore), DocumentsView(self.docstore)
+        self._positions_view = VectorPositions(self.docstore)
+        return generation
 
     def stats(self, index_dir: Path | None = None) -> dict:
         size = _folder_size(current_generation(index_dir)) if index_dir else 0
@@ -254,13 +281,13 @@ class Index:
             "size_bytes": size,
             "index_dir": str(index_dir) if index_dir else None,
             # Text addressed to AI systems: never quoted as an answer, labelled for LLMs (rag/injection.py).
-            "marked_documents": sum(1 for doc in self.documents.values() if doc.instructions),
-            "marked_chunks": sum(1 for c in self.chunks
-                                 if overlaps(self.documents[c.doc_id].instructions, c.start, c.end)),
+            "marked_documents": self.docstore.marked_documents(),
+            "marked_chunks": self.docstore.marked_count(),
         }
 
     def chunk_vectors(self, positions: list[int]) -> np.ndarray:
-        return self.store.reconstruct(np.array([vector_id(self.chunks[p].chunk_id) for p in positions]))
+        chunks = self.docstore.chunks_at(positions)
+        return self.store.reconstruct(np.array([vector_id(c.chunk_id) for c in chunks], dtype=np.int64))
 
 
 def _load_context_keyword(folder: Path, manifest: dict, size: int) -> KeywordIndex | None:
@@ -287,7 +314,7 @@ def _folder_size(folder: Path) -> int:
 def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> None:
     """Refuse an index built with another format or embedding model (never answer from mixed vectors)."""
     fix = f"Rebuild it with `rag ingest PATH... --index {index_dir} --rebuild`."
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_FORMATS:
         raise IndexMismatchError(
             f"The index at {index_dir} has format version {manifest.get('format_version')}, "
             f"this version reads {FORMAT_VERSION}. {fix}"
@@ -332,3 +359,91 @@ def _check_addition(index: Index, doc: Document, chunks: list[Chunk], vectors: n
     if len(vectors) != len(chunks):
         raise ValueError(f"Document {doc.doc_id} has {len(chunks)} chunks but {len(vectors)} vectors; "
                          "give one vector per chunk.")
+
+
+class ChunksView(Sequence[Chunk]):
+    """The docstore's chunks as a read-only sequence; each is read when asked for (slices in batches)."""
+
+    def __init__(self, docstore: Docstore):
+        self._docstore = docstore
+
+    def __len__(self) -> int:
+        return self._docstore.chunk_count
+
+    def __getitem__(self, item):  # type: ignore[override]
+        if isinstance(item, slice):
+            start, stop, step = item.indices(len(self))
+            if step == 1:
+                return list(self._docstore.iter_chunks(start, stop))
+            return self._docstore.chunks_at(range(start, stop, step))
+        position = item + len(self) if item < 0 else item
+        return self._docstore.chunk(position)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return self._docstore.iter_chunks()
+
+
+class DocumentsView(Mapping[str, Document]):
+    """The docstore's documents by id, read when asked for (a few hundred kept decoded)."""
+
+    def __init__(self, docstore: Docstore):
+        self._docstore = docstore
+
+    def __getitem__(self, doc_id: str) -> Document:
+        doc = self._docstore.document(doc_id)
+        if doc is None:
+            raise KeyError(doc_id)
+        return doc
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and self._docstore.document(doc_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return self._docstore.doc_ids()
+
+    def __len__(self) -> int:
+        return self._docstore.document_count
+
+
+class VectorPositions(Mapping[int, int]):
+    """Vector id -> chunk position, looked up in one sorted array (no dict of a million entries)."""
+
+    def __init__(self, docstore: Docstore):
+        self._docstore = docstore
+
+    def __getitem__(self, vid: int) -> int:
+        position = int(self._docstore.position_of_vids(np.array([vid], np.int64))[0])
+        if position < 0:
+            raise KeyError(vid)
+        return position
+
+    def __contains__(self, vid: object) -> bool:
+        return isinstance(vid, (int, np.integer)) and self._docstore.position_of_vids(
+            np.array([vid], np.int64))[0] >= 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._docstore.vector_ids().tolist())
+
+    def __len__(self) -> int:
+        return self._docstore.chunk_count
+
+
+class PathsByDocument:
+    """Document id -> its indexed paths, sorted, from the manifest's path list (recomputed after a change).
+
+    Example: ``PathsByDocument({"documents": {"/a.txt": "ab12..."}})("ab12...")[:1] == ["/a.txt"]``"""
+
+    def __init__(self, manifest: dict):
+        self._manifest = manifest
+        self._by_doc: dict[str, list[str]] | None = None
+
+    def __call__(self, doc_id: str) -> list[str]:
+        if self._by_doc is None:
+            by_doc: dict[str, list[str]] = {}
+            for path, content_hash in sorted(self._manifest["documents"].items()):
+                by_doc.setdefault(content_hash[:16], []).append(path)
+            self._by_doc = by_doc
+        return list(self._by_doc.get(doc_id, []))
+
+    def forget(self) -> None:
+        self._by_doc = None

@@ -26,6 +26,12 @@ MANIFEST_SUM = "manifest.sum"  # CRC-32 of manifest.json's bytes: the manifest c
 CHECKSUMS = "checksums"  # manifest key: {path relative to the generation folder: {"bytes", "crc32"}}
 _CHECKSUM_LINE = re.compile(rb"[0-9a-f]{8}\n")  # what seal() writes into manifest.sum
 _BLOCK = 1 << 20  # streamed in 1 MB blocks so a large vector file never sits in memory twice
+# Opening reads files up to this size to check them (a 100k-chunk index is read whole in ~0.1 s); a bigger
+# file is a part written once and shared by later generations: its size is checked at open, its bytes
+# when it was written and by `rag verify`, so a million-chunk index still opens in about a second.
+QUICK_CHECK_BYTES = 64 << 20
+OPEN_CHECK_CHUNKS = 20_000  # opening an index of up to this many chunks reads each one to check its span
+DOCSTORE = "docstore"  # the docstore's folder in a generation (rag/docstore.py), named in messages
 # Why CRC-32: it guards against damage on disk, not against forgery, and catches every burst of up to 32
 # flipped bits; at 3.2 GB/s here (blake2b 0.9, sha1 1.7) a 350 MB index of 100k chunks costs ~0.1 s to open.
 
@@ -61,14 +67,32 @@ def _files(folder: Path) -> list[str]:
     return sorted(name for name in names if name not in (MANIFEST, MANIFEST_SUM))
 
 
-def seal(folder: Path, manifest: dict) -> None:
+def seal(folder: Path, manifest: dict, previous: Path | None = None) -> None:
     """Record the checksum of every file written to ``folder`` in ``manifest``, then write the manifest
-    and its own checksum (last, so a generation is sealed only once all its files are complete)."""
-    manifest[CHECKSUMS] = {name: {"bytes": (folder / name).stat().st_size, "crc32": file_digest(folder / name)}
-                           for name in _files(folder)}
+    and its own checksum (last, so a generation is sealed only once all its files are complete). A file
+    hard-linked from the ``previous`` generation keeps the checksum recorded there: it is the same file,
+    and reading it again would make every write cost the whole index."""
+    recorded = manifest.get(CHECKSUMS) or {}
+    checksums = {}
+    for name in _files(folder):
+        size = (folder / name).stat().st_size
+        known = recorded.get(name)
+        if previous is not None and isinstance(known, dict) and known.get("bytes") == size \
+                and _same_file(folder / name, previous / name):
+            checksums[name] = {"bytes": size, "crc32": known["crc32"]}
+        else:
+            checksums[name] = {"bytes": size, "crc32": file_digest(folder / name)}
+    manifest[CHECKSUMS] = checksums
     data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
     (folder / MANIFEST).write_bytes(data)
     (folder / MANIFEST_SUM).write_text(_digest(data) + "\n")
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.samefile(other)
+    except OSError:
+        return False
 
 
 def read_manifest(folder: Path) -> dict:
@@ -97,9 +121,10 @@ def read_manifest(folder: Path) -> dict:
     return manifest
 
 
-def damaged_files(folder: Path, manifest: dict) -> list[tuple[str, str]]:
+def damaged_files(folder: Path, manifest: dict, quick: bool = False) -> list[tuple[str, str]]:
     """(relative path, what is wrong) for each recorded file that is missing or fails its checksum;
-    [] for an index written before checksums existed."""
+    [] for an index written before checksums existed. ``quick`` (when opening) reads only files up to
+    ``QUICK_CHECK_BYTES`` and checks the size of larger ones (``rag verify`` reads them all)."""
     problems = []
     for name, expected in sorted(manifest.get(CHECKSUMS, {}).items()):
         try:
@@ -107,6 +132,8 @@ def damaged_files(folder: Path, manifest: dict) -> list[tuple[str, str]]:
             recorded = expected.get("bytes") if isinstance(expected, dict) else None
             if size != recorded:  # truncated or grown: no need to read it
                 problems.append((name, f"{size} bytes, the manifest records {recorded}"))
+                continue
+            if quick and size > QUICK_CHECK_BYTES:
                 continue
             actual = file_digest(folder / name)
         except FileNotFoundError:
@@ -130,28 +157,29 @@ def unrecorded_files(folder: Path, manifest: dict) -> list[str]:
 
 
 def verify_files(folder: Path, manifest: dict) -> None:
-    """Raise IndexCorruptError naming the first damaged or missing file of the generation."""
-    problems = damaged_files(folder, manifest)
+    """Raise IndexCorruptError naming the first damaged or missing file of the generation (files above
+    ``QUICK_CHECK_BYTES``: missing, truncated or grown; their bytes are checked by ``rag verify``)."""
+    problems = damaged_files(folder, manifest, quick=True)
     if problems:
         name, problem = problems[0]
         raise IndexCorruptError(f"The index file {folder / name} is damaged: {problem}. {repair_hint(folder.parent)}")
 
 
-def structure_problems(index: Index) -> list[str]:
+def structure_problems(index: Index, full: bool = True) -> list[str]:
     """What breaks the invariants every sound index keeps: chunk spans inside their documents, one vector
-    per chunk under the chunk's id, keyword indexes over exactly the chunks. Cheap (numpy, one pass)."""
+    per chunk under the chunk's id, keyword indexes over exactly the chunks. ``full=False`` (opening) reads
+    every chunk only in an index of up to ``OPEN_CHECK_CHUNKS`` chunks and checks counts in a larger one."""
     problems = []
-    for number, chunk in enumerate(index.chunks, 1):
+    thorough = full or len(index.chunks) <= OPEN_CHECK_CHUNKS
+    for number, chunk in enumerate(index.chunks if thorough else (), 1):
         doc = index.documents.get(chunk.doc_id)
         if doc is None or not 0 <= chunk.start < chunk.end <= len(doc.text):
-            problems.append(f"chunks.jsonl: chunk {number} ({chunk.chunk_id}) lies outside its document")
+            problems.append(f"{DOCSTORE}: chunk {number} ({chunk.chunk_id}) lies outside its document")
             break
-    # position_of_vid already holds every chunk's vector id (hashing 100k chunk ids again costs 0.1 s).
-    expected = np.sort(np.fromiter(index.position_of_vid, np.int64, len(index.position_of_vid)))
-    stored = np.sort(index.store.ids())
-    if len(expected) != len(index.chunks):
-        problems.append(f"chunks.jsonl: {len(index.chunks) - len(expected)} chunk id(s) appear twice")
-    elif not np.array_equal(expected, stored):
+    expected = np.sort(index.docstore.vector_ids())
+    if thorough and len(np.unique(expected)) != len(expected):
+        problems.append(f"{DOCSTORE}: {len(expected) - len(np.unique(expected))} chunk id(s) appear twice")
+    elif thorough and not np.array_equal(expected, stored := np.sort(index.store.ids())):
         unknown = np.setdiff1d(stored, expected).size
         problems.append(f"{index.store.FILE}: {stored.size} vector ids, {unknown} of them name no chunk "
                         f"({expected.size} chunks)")
@@ -164,7 +192,7 @@ def structure_problems(index: Index) -> list[str]:
 
 def check_structure(index: Index, folder: Path) -> None:
     """Raise IndexCorruptError naming the file whose invariants do not hold (see structure_problems)."""
-    problems = structure_problems(index)
+    problems = structure_problems(index, full=False)
     if problems:
         name, _, problem = problems[0].partition(": ")
         raise IndexCorruptError(f"The index file {folder / name} is inconsistent: {problem}. "

@@ -1,32 +1,40 @@
-"""BM25 keyword search (bm25s): one index over the chunks, one over each chunk with its neighbours (its
-context). A write tokenizes only the chunks it adds; every score is recomputed from the stored term counts
-(rag/postings.py), so an index grown or shrunk equals, score for score, one built afresh.
+"""BM25 keyword search: one index over the chunks, one over each chunk with its neighbours (its context).
+
+An index is a list of immutable parts plus tombstones (rag/keyword_parts.py, like Lucene's segments): a
+write tokenizes only the chunks it adds, into a new part, and records removed chunks as tombstones; a save
+writes only the new parts and hard-links the rest. Scores are computed at query time for the query's terms
+(rag/keyword_search.py) from statistics over the live chunks, so an index grown or shrunk equals, score
+for score, one built afresh (as bm25s would build it: same tokenizer, stemmer and stop words).
 
 Example: ``kw = KeywordIndex.build(["gallium controls", "chip exports"]); kw.search("gallium", 5)``
 """
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import keyword_legacy as legacy
 from .errors import REBUILD_HINT, IndexCorruptError
+from .keyword_legacy import load_bm25s
+from .keyword_parts import Part, merge_plan, part_meta
+from .keyword_search import Stats, top_chunks
+from .keyword_terms import STOPWORDS, postings_of, tokenize  # noqa: F401 (STOPWORDS: for callers)
 from .postings import Postings
 from .storage import access_error
-from .terms import TOKEN_PATTERN, segment, stemmer
+from .terms import segment
 
 if TYPE_CHECKING:
     from .chunking import Chunk
 
-# English stemming (terms.stemmer) and stop words: on SciFact's train split they lift BM25 from 0.666 to 0.697.
-# Chinese and Japanese runs are indexed as character bigrams (terms.segment); English text is left as it was.
-STOPWORDS = "en"
-_EMPTY = "EMPTY"  # marks a saved index with no terms (bm25s cannot save or load one)
-# Beside bm25s's files: each score's term count and each chunk's length, so a write tokenizes only new chunks.
-_COUNTS, _LENGTHS = "counts.npy", "lengths.npy"
+_EMPTY = "EMPTY"  # the earlier layout's mark of an index with no terms (bm25s cannot save or load one)
+# The listing (parameters, parts in order, each one's sizes) and the removed rows (over all parts, in
+# order): the only files a save rewrites besides the new parts.
+_LISTING, _DELETED, _FORMAT = "parts.json", "deleted.npy", 2
 
 # The context index: a chunk with this many neighbours on each side, scored with less length
 # normalisation (b) than the chunk index because windows at a document's ends are shorter. A claim whose
@@ -38,230 +46,244 @@ CONTEXT_SETTINGS = {"neighbours": CONTEXT_NEIGHBOURS, "k1": CONTEXT_K1, "b": CON
 
 
 class KeywordIndex:
-    """A bm25s index whose document i is chunk i of the docstore order (the chunk alone, or its context)."""
+    """BM25 over chunks 0..size-1 in docstore order: immutable parts (rag/keyword_parts.py), each holding
+    some chunks' term counts, and the rows removed since (tombstones); scored at query time
+    (rag/keyword_search.py). A write costs what it adds or removes, not what the index holds."""
 
-    def __init__(self, retriever, size: int, postings: Postings | None = None):
-        self._retriever = retriever
-        self.size = size
-        # None for an index saved before term counts were kept: the next write rebuilds it from the text.
-        self.postings = postings
+    def __init__(self, parts: list[Part], deleted: list[np.ndarray], k1: float = 1.5, b: float = 0.75,
+                 legacy=None):
+        self._parts = list(parts)
+        self._deleted = [np.asarray(rows, np.int64) for rows in deleted]  # per part: its removed rows, ascending
+        self.k1, self.b = float(k1), float(b)
+        # A bm25s index saved before term counts were kept: searched as it is, rebuilt on the next write.
+        self._legacy = legacy
+        self._view: _View | None = None
 
     @classmethod
     def build(cls, texts: list[str], k1: float = 1.5, b: float = 0.75) -> KeywordIndex:
         """Index ``texts``; k1 and b are BM25's term-saturation and length-normalisation parameters."""
-        return cls.from_postings(postings_of(texts), k1, b)
+        return cls([], [], k1, b).extended(texts)
 
-    @classmethod
-    def from_postings(cls, postings: Postings, k1: float, b: float) -> KeywordIndex:
-        """The bm25s index over ``postings``, its scores computed as ``bm25s.BM25.index`` computes them."""
-        import bm25s
+    @property
+    def size(self) -> int:
+        if self._legacy is not None:
+            return int(self._legacy.scores["num_docs"])
+        return sum(part.size for part in self._parts) - sum(len(rows) for rows in self._deleted)
 
-        retriever = bm25s.BM25(k1=k1, b=b)
-        if not len(postings.chunks):
-            # Nothing but stop words (or nothing at all): no term can match, bm25s cannot index it.
-            return cls(retriever, 0, postings)
-        vocab = {term: t for t, term in enumerate(postings.terms)}
-        vocab.setdefault("", len(vocab))  # bm25s keeps an unscored empty token after the last term
-        retriever.scores = {"data": postings.scores(k1, b), "indices": postings.chunks,
-                            "indptr": postings.indptr, "num_docs": postings.size}
-        retriever.vocab_dict, retriever.unique_token_ids_set = vocab, set(vocab.values())
-        retriever.nonoccurrence_array = None  # used by BM25L and BM25+ only
-        return cls(retriever, postings.size, postings)
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return tuple(self._parts)
 
     @property
     def incremental(self) -> bool:
         """True when chunks can be added or removed without tokenizing the ones held (term counts kept)."""
-        return self.postings is not None
+        return self._legacy is None
+
+    @property
+    def postings(self) -> Postings:
+        """The live chunks' term counts as one ``Postings`` (reads every part: for checks, not searches)."""
+        return Postings.stacked([part.postings() for part in self._parts], self._keeps())
 
     def extended(self, texts: list[str]) -> KeywordIndex:
-        """This index with ``texts`` added as the next chunks; only they are tokenized. Needs ``incremental``.
-
-        Example: ``KeywordIndex.build(["a b"]).extended(["c d"]).size == 2``"""
-        assert self.postings is not None, "extended() needs an incremental index"
-        return KeywordIndex.from_postings(self.postings.appended(postings_of(texts)), *self._parameters())
+        """This index with ``texts`` added as the next chunks, in a new part; only they are tokenized.
+        Needs ``incremental``. Example: ``KeywordIndex.build(["a b"]).extended(["c d"]).size == 2``"""
+        assert self._legacy is None, "extended() needs an incremental index"
+        if not texts:
+            return self
+        part = Part.of(postings_of(texts))
+        return KeywordIndex(self._parts + [part], self._deleted + [np.zeros(0, np.int64)], self.k1, self.b)._merged()
 
     def without(self, positions: list[int]) -> KeywordIndex:
-        """This index without the chunks at ``positions`` (the rest renumbered in order). Needs ``incremental``."""
-        assert self.postings is not None, "without() needs an incremental index"
-        return KeywordIndex.from_postings(self.postings.without(np.asarray(positions, np.int64)),
-                                          *self._parameters())
+        """This index without the chunks at ``positions`` (the rest renumbered in order): tombstones, the
+        parts left as they are. Needs ``incremental``. Example: ``KeywordIndex.build(["a", "b"]).without([0])``"""
+        assert self._legacy is None, "without() needs an incremental index"
+        positions = np.unique(np.asarray(positions, np.int64))
+        if not len(positions):
+            return self
+        assert positions[0] >= 0 and positions[-1] < self.size, "a position lies outside the index"
+        view = self._current()
+        # Live position p is row p + (the number of removed rows at or before it).
+        gone = view.deleted - np.arange(len(view.deleted))
+        rows = positions + np.searchsorted(gone, positions, "right")
+        which = np.searchsorted(view.bases, rows, "right") - 1
+        deleted = [np.union1d(old, rows[which == i] - view.bases[i]) for i, old in enumerate(self._deleted)]
+        return KeywordIndex(self._parts, deleted, self.k1, self.b)._merged()
+
+    def compact(self) -> KeywordIndex:
+        """One part holding the live chunks, tombstones dropped (scores unchanged, searches a little faster)."""
+        if self._legacy is not None or (len(self._parts) <= 1 and not any(len(d) for d in self._deleted)):
+            return self
+        return self._merge(0, len(self._parts))
+
+    def _merged(self) -> KeywordIndex:
+        """This index after the merge policy (keyword_parts.merge_plan): the part count stays bounded."""
+        index = self
+        while plan := merge_plan([p.size for p in index._parts], [len(d) for d in index._deleted]):
+            index = index._merge(*plan)
+        return index
+
+    def _merge(self, first: int, last: int) -> KeywordIndex:
+        """Parts first..last-1 merged into one without their removed rows (costs what they hold)."""
+        keeps = self._keeps()[first:last]
+        merged = Part.of(Postings.stacked([part.postings() for part in self._parts[first:last]], keeps))
+        parts, deleted = self._parts[:first], self._deleted[:first]
+        if merged.size:
+            parts, deleted = parts + [merged], deleted + [np.zeros(0, np.int64)]
+        return KeywordIndex(parts + self._parts[last:], deleted + self._deleted[last:], self.k1, self.b)
+
+    def _keeps(self) -> list[np.ndarray | None]:
+        keeps = []
+        for part, rows in zip(self._parts, self._deleted):
+            keep = None
+            if len(rows):
+                keep = np.ones(part.size, bool)
+                keep[rows] = False
+            keeps.append(keep)
+        return keeps
+
+    def _current(self) -> _View:
+        """Where each part starts, the removed rows and the live statistics (worked out once per index)."""
+        if self._view is None:
+            bases = np.concatenate([[0], np.cumsum([p.size for p in self._parts], dtype=np.int64)])
+            deleted = [rows + base for rows, base in zip(self._deleted, bases)]
+            self._view = _View(bases, np.concatenate(deleted).astype(np.int64) if deleted else np.zeros(0, np.int64))
+        return self._view
+
+    def _stats(self) -> Stats:
+        view = self._current()
+        if view.stats is None:
+            view.stats = Stats.of(self._parts, self._deleted, self.k1, self.b)
+        return view.stats
 
     def counts_agree(self) -> bool:
-        """Whether the stored term counts give exactly the stored scores (True when none are kept): counts
-        that disagree would make the next write score every chunk wrongly. ``rag verify`` checks it."""
-        return self.postings is None or KeywordIndex.from_postings(self.postings, *self._parameters()).same_as(self)
-
-    def _parameters(self) -> tuple[float, float]:
-        return float(self._retriever.k1), float(self._retriever.b)
+        """Whether every part's term counts add up to its chunk lengths with every row in range, in order
+        (reads every entry: ``rag verify``). Counts that disagree would make every score wrong."""
+        return self._legacy is not None or all(part.counts_problem() is None for part in self._parts)
 
     @classmethod
     def load(cls, path: Path, size: int) -> KeywordIndex:
-        """Load the index saved for ``size`` chunks (IndexCorruptError when it is missing or does not match)."""
-        import bm25s
-
-        if (path / _EMPTY).exists():
-            return cls(bm25s.BM25(), 0, Postings.empty(size))
+        """Open the index saved for ``size`` chunks, its arrays memory-mapped (IndexCorruptError when it is
+        missing or does not match). Reads the earlier single-bm25s layout too."""
         try:
-            retriever = bm25s.BM25.load(str(path), mmap=False)
-            stored = int(retriever.scores["num_docs"])
-            postings = _load_postings(path, retriever)
+            if (path / _EMPTY).exists():  # earlier layout: chunks without a term
+                index = cls([Part.of(Postings.empty(size))] if size else [], [np.zeros(0, np.int64)] if size else [])
+            elif (path / _LISTING).exists():
+                index = cls._load_parts(path)
+            else:
+                index = cls._load_bm25s(path)
         except PermissionError as exc:
             raise access_error(exc, Path(exc.filename or path)) or exc
-        except Exception as exc:
+        if index.size != size:
             raise IndexCorruptError(
-                f"The keyword index in {path} is corrupt or missing ({exc}). {REBUILD_HINT}") from exc
-        if stored != size:
-            raise IndexCorruptError(
-                f"The keyword index in {path} holds {stored} chunks, the docstore {size}. {REBUILD_HINT}")
-        index = cls(retriever, size, postings)
+                f"The keyword index in {path} holds {index.size} chunks, the docstore {size}. {REBUILD_HINT}")
         problem = index.structure_problem(size)
         if problem:
             raise IndexCorruptError(f"The keyword index in {path} is corrupt ({problem}). {REBUILD_HINT}")
         return index
 
+    @classmethod
+    def _load_parts(cls, path: Path) -> KeywordIndex:
+        try:
+            listing = json.loads((path / _LISTING).read_text(encoding="utf-8"))
+            metas, k1, b = [part_meta(m) for m in listing["parts"]], float(listing["k1"]), float(listing["b"])
+            deleted = np.load(path / _DELETED, allow_pickle=False)
+            if deleted.ndim != 1 or deleted.dtype.kind != "i" or len(deleted) != listing["deleted"]:
+                raise ValueError(f"{len(deleted)} removed rows, the listing says {listing['deleted']}")
+        except PermissionError:
+            raise
+        except Exception as exc:  # bad JSON, missing keys, a damaged .npy header (numpy: any of several errors)
+            raise IndexCorruptError(f"The keyword index listing in {path} ({_LISTING}, {_DELETED}) is corrupt or "
+                                    f"missing ({exc}). {REBUILD_HINT}") from exc
+        parts = [Part.open(path, meta["name"], meta) for meta in metas]
+        bases = np.concatenate([[0], np.cumsum([p.size for p in parts], dtype=np.int64)])
+        which = np.searchsorted(bases, deleted, "right") - 1
+        return cls(parts, [deleted[which == i] - bases[i] for i in range(len(parts))], k1, b)
+
+    @classmethod
+    def _load_bm25s(cls, path: Path) -> KeywordIndex:
+        try:
+            retriever, postings = load_bm25s(path)
+        except PermissionError:
+            raise
+        except Exception as exc:
+            raise IndexCorruptError(
+                f"The keyword index in {path} is corrupt or missing ({exc}). {REBUILD_HINT}") from exc
+        k1, b = float(retriever.k1), float(retriever.b)
+        if postings is None:
+            return cls([], [], k1, b, legacy=retriever)
+        return cls([Part.of(postings)], [np.zeros(0, np.int64)], k1, b)
+
     def structure_problem(self, size: int) -> str | None:
-        """What makes this index unusable over ``size`` chunks (a chunk id or term id out of range, broken
-        offsets, scores that are not finite), or None. Example: ``KeywordIndex.build(["a b"]).structure_problem(1)``"""
-        if not self.size:
-            return None
-        scores, vocab = self._retriever.scores, self._retriever.vocab_dict
-        data, indices, indptr = (np.asarray(scores[k]) for k in ("data", "indices", "indptr"))
-        if self.size != size or int(scores["num_docs"]) != size:
-            return f"it holds {int(scores['num_docs'])} chunks, the docstore {size}"
-        if indptr.ndim != 1 or not len(indptr) or indptr[0] != 0 or indptr[-1] != len(indices) \
-                or len(indices) != len(data) or np.any(np.diff(indptr) < 0):
-            return "its term offsets are inconsistent"
-        if len(indices) and (indices.min() < 0 or indices.max() >= size):
-            return f"a chunk id lies outside 0..{size - 1}"
-        # bm25s appends an empty token "" after the last scored term; no query ever looks it up.
-        terms = np.fromiter((i for t, i in vocab.items() if t), np.int64)
-        if len(terms) and (terms.min() < 0 or terms.max() >= len(indptr) - 1):
-            return "a term id lies outside the term table"
-        if not np.all(np.isfinite(data)):
-            return "a score is not finite"
-        if self.postings is not None and (len(self.postings.counts) != len(data) or len(self.postings.lengths) != size):
-            return "its term counts do not match its scores"
+        """What makes this index unusable over ``size`` chunks (offsets out of bounds, terms out of order,
+        a row out of range, removed rows that name no chunk), or None.
+        Example: ``KeywordIndex.build(["a b"]).structure_problem(1) is None``"""
+        if self._legacy is not None:
+            return legacy.structure_problem(self._legacy, size)
+        if self.size != size:
+            return f"it holds {self.size} chunks, the docstore {size}"
+        for part, rows in zip(self._parts, self._deleted):
+            problem = part.structure_problem()
+            if problem:
+                return f"{problem[1]} ({problem[0]})"
+            if len(rows) and (rows[0] < 0 or rows[-1] >= part.size or np.any(np.diff(rows) <= 0)):
+                return f"a removed row of {part.name} lies outside it or repeats ({_DELETED})"
         return None
 
     def save(self, path: Path) -> None:
+        """Write the index into ``path``: new parts written, the others hard-linked from where they were
+        saved, the listing and the removed rows rewritten (both small)."""
         path.mkdir(parents=True, exist_ok=True)
-        if self.size:
-            self._retriever.save(str(path))
-            if self.postings is not None:
-                counts = self.postings.counts  # a term rarely occurs 65,536 times in one chunk: half the bytes
-                np.save(path / _COUNTS, counts.astype(np.uint16) if counts.max(initial=0) < 1 << 16 else counts)
-                np.save(path / _LENGTHS, self.postings.lengths)
-        else:
-            (path / _EMPTY).touch()
+        if self._legacy is not None:
+            self._legacy.save(str(path))
+            return
+        self._parts = [part.save(path) for part in self._parts]  # mapped from there: linked from there next
+        np.save(path / _DELETED, self._current().deleted)
+        listing = {"format": _FORMAT, "k1": self.k1, "b": self.b, "deleted": int(len(self._current().deleted)),
+                   "parts": [part.meta() for part in self._parts]}
+        (path / _LISTING).write_text(json.dumps(listing, indent=1), encoding="utf-8")
 
     def same_as(self, other: KeywordIndex) -> bool:
         """Same chunks, terms and scores (``rag verify`` compares a saved index with one rebuilt)."""
         if self.size != other.size or not self.size:
             return self.size == other.size
-        mine, theirs = self._canonical(), other._canonical()
-        return mine[0] == theirs[0] and all(np.array_equal(a, b) for a, b in zip(mine[1:], theirs[1:]))
+        if self._legacy is not None or other._legacy is not None:
+            mine, theirs = self._canonical(), other._canonical()
+            return mine[0] == theirs[0] and all(np.array_equal(a, b) for a, b in zip(mine[1:], theirs[1:]))
+        mine, theirs = self.postings, other.postings
+        arrays = ("indptr", "chunks", "counts", "lengths")
+        return (self.k1, self.b) == (other.k1, other.b) and mine.terms == theirs.terms and all(
+            np.array_equal(getattr(mine, name), getattr(theirs, name)) for name in arrays)
 
-    def _canonical(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-        """(terms, term rank, chunk, score) per stored score, in term-name order: bm25s numbers terms in
-        a different order in every process, so two equal indexes differ in their raw arrays."""
-        vocab, scores = self._retriever.vocab_dict, self._retriever.scores
-        indptr = np.asarray(scores["indptr"])
-        terms = sorted(t for t, i in vocab.items() if i < len(indptr) - 1)
-        rank_of = np.zeros(len(indptr) - 1, np.int64)
-        rank_of[[vocab[t] for t in terms]] = np.arange(len(terms))
-        rank = rank_of[np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))]
-        chunk = np.asarray(scores["indices"])
-        order = np.lexsort((chunk, rank))
-        return terms, rank[order], chunk[order], np.asarray(scores["data"])[order]
+    def _canonical(self):
+        if self._legacy is not None:
+            return legacy.canonical(self._legacy)
+        return legacy.canonical_of(self.postings, self.k1, self.b)
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk positions, scores) of the top-k chunks that share a term with the query."""
-        if not self.size:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        tokens = tokenize([segment(query)], return_ids=False)
-        vocab = self._retriever.vocab_dict
-        terms = [t for t in tokens[0] if t in vocab]
-        if not terms:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        scores = self._retriever.get_scores(terms)
+        """(chunk positions, scores) of the top-k chunks that share a term with the query, best first."""
+        tokens = tokenize([segment(query)], return_ids=False)[0]
+        if self._legacy is not None:
+            return legacy.search(self._legacy, tokens, k)
         k = min(k, self.size)
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[scores[top] > 0]
-        return top.astype(np.int64), scores[top].astype(np.float32)
+        if k <= 0 or not tokens:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        view = self._current()
+        try:
+            rows, scores = top_chunks(self._parts, view.bases.tolist(), self._deleted, tokens, self._stats(), k)
+        except IndexError as exc:  # a row inside a large part's entries (checked whole by ``rag verify`` only)
+            where = self._parts[0].folder or "memory"
+            raise IndexCorruptError(f"The keyword index in {where} is corrupt ({exc}). {REBUILD_HINT}") from exc
+        return rows - np.searchsorted(view.deleted, rows), scores
 
 
-_BATCH = 4096  # texts tokenized at a time: only one batch's words are held as Python strings
+@dataclass
+class _View:
+    """Derived from an index's parts and tombstones: each part's first row, the removed rows (ascending,
+    over all parts) and the live statistics (on the first search)."""
 
-
-def postings_of(texts: list[str]) -> Postings:
-    """The term counts of ``texts``: the terms ``tokenize`` finds in each (segmented) text, found with one
-    C-level call per text and numpy for the rest (bm25s takes a Python step per token: about 2x slower).
-
-    Example: ``postings_of(["Gallium exports", "the exports"]).lengths.tolist() == [2, 1]``"""
-    if not texts:
-        return Postings.empty()
-    table, split, n = _TermTable(), re.compile(TOKEN_PATTERN).findall, len(texts)
-    keys, counts, lengths = [], [], np.zeros(n, np.int64)
-    for first in range(0, n, _BATCH):
-        words, sizes = [], []
-        for text in texts[first:first + _BATCH]:
-            found = split(segment(text).lower())
-            words.extend(found)
-            sizes.append(len(found))
-        term, chunk = table.ids(words), np.repeat(np.arange(first, first + len(sizes)), sizes)
-        kept = term >= 0
-        lengths[first:first + len(sizes)] = np.bincount(chunk[kept] - first, minlength=len(sizes))
-        batch_keys, batch_counts = np.unique(term[kept] * n + chunk[kept], return_counts=True)
-        keys.append(batch_keys)
-        counts.append(batch_counts)
-    return Postings.from_keys(np.concatenate(keys), np.concatenate(counts), lengths, table.terms)
-
-
-class _TermTable:
-    """Word -> term id (the number of its stem; -1 for a stop word), growing as new words come."""
-
-    def __init__(self):
-        import bm25s.tokenization
-
-        self._stop = set(bm25s.tokenization._infer_stopwords(STOPWORDS))
-        self._term_of: dict[str, int] = {}
-        self._number: dict[str, int] = {}
-        self.terms: list[str] = []
-
-    def ids(self, words: list[str]) -> np.ndarray:
-        new = [w for w in dict.fromkeys(words) if w not in self._term_of]
-        content = [w for w in new if w not in self._stop]
-        for word, stem in zip(content, stemmer().stemWords(content)):  # stemmed once per distinct word
-            if stem not in self._number:
-                self._number[stem] = len(self.terms)
-                self.terms.append(stem)
-            self._term_of[word] = self._number[stem]
-        self._term_of.update(dict.fromkeys((w for w in new if w in self._stop), -1))
-        return np.fromiter(map(self._term_of.__getitem__, words), np.int64, len(words))
-
-
-def _load_postings(path: Path, retriever) -> Postings | None:
-    """The term counts saved beside a bm25s index; None when it was saved before they were kept."""
-    if not (path / _COUNTS).exists():
-        return None
-    indptr = np.asarray(retriever.scores["indptr"], np.int64)
-    terms = [""] * (len(indptr) - 1)
-    for term, i in retriever.vocab_dict.items():
-        if 0 <= i < len(terms):
-            terms[i] = term
-    return Postings(terms, indptr, np.asarray(retriever.scores["indices"]),
-                    # Mapped, not read: only a write needs them (a reader pays no memory for them).
-                    np.load(path / _COUNTS, mmap_mode="r"), np.load(path / _LENGTHS, mmap_mode="r"))
-
-
-def tokenize(texts: list[str], return_ids: bool = True):
-    """bm25s's tokenizer with our stop words, stemmer and word pattern (which keeps single CJK characters);
-    ``texts`` are already ``segment``-ed. Example: ``tokenize(["gallium exports"], return_ids=False)``"""
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=stemmer(), token_pattern=TOKEN_PATTERN,
-                          show_progress=False, return_ids=return_ids)
+    bases: np.ndarray
+    deleted: np.ndarray
+    stats: Stats | None = None
 
 
 def chunk_texts(chunks: Sequence[Chunk], titles: Mapping[str, str]) -> list[str]:

@@ -2,16 +2,16 @@
 
 BM25 (the Lucene variant bm25s scores with) is a function of each term's count in each chunk, each chunk's
 length in terms, the number of chunks and each term's document frequency. ``Postings`` keeps the first two
-(a terms x chunks matrix in CSC form, the layout of bm25s's score matrix); adding chunks tokenizes only
-the new ones, removing chunks drops their entries, and ``scores`` recomputes every BM25 score in one
-vectorised pass. 100k chunks: adding 20 to both keyword indexes took 0.45 s of CPU, where bm25s took 12 s
-to tokenize and index the chunk texts alone (the context texts are three times longer).
+(a terms x chunks matrix in CSC form: per term, its chunks ascending with their counts). A keyword index is
+a list of them (rag/keyword_parts.py); ``stacked`` merges several into one in a pass over their entries,
+and ``scores`` is the reference BM25 of one whole corpus (what ``bm25s.BM25.index`` computes).
 
-Example: ``postings_of(texts).appended(postings_of(new_texts)).scores(1.5, 0.75)`` (rag/keyword.py)
+Example: ``Postings.stacked([postings_of(texts), postings_of(new_texts)]).scores(1.5, 0.75)`` (rag/keyword.py)
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,35 +51,66 @@ class Postings:
     def size(self) -> int:
         return len(self.lengths)
 
-    def appended(self, other: Postings) -> Postings:
-        """These chunks followed by ``other``'s (numbered after them); terms new to this index go last."""
-        column = {term: t for t, term in enumerate(self.terms)}
-        terms = self.terms + [term for term in other.terms if term not in column]
-        column.update({term: t for t, term in enumerate(terms)})
-        theirs = np.repeat(np.fromiter((column[t] for t in other.terms), np.int64, len(other.terms)),
-                           np.diff(other.indptr))  # the column of each of other's entries
-        order = np.argsort(theirs, kind="stable")  # by column, then chunk
-        # Each goes at the end of its column here (new columns after the last): one pass, no sort of ours.
-        at = self.indptr[np.minimum(theirs[order] + 1, len(self.terms))]
-        df = np.bincount(theirs, minlength=len(terms))
-        df[:len(self.terms)] += np.diff(self.indptr)
-        return Postings(terms, np.concatenate([[0], np.cumsum(df)]),
-                        np.insert(np.asarray(self.chunks, np.int32), at, other.chunks[order] + self.size),
-                        np.insert(np.asarray(self.counts, _count_type(self.counts, other.counts)), at,
-                                  other.counts[order]),
-                        np.concatenate([self.lengths, other.lengths]).astype(np.int32))
+    @classmethod
+    def stacked(cls, pieces: Sequence[Postings], keeps: Sequence[np.ndarray | None] | None = None) -> Postings:
+        """``pieces``' chunks one after another (renumbered), less those whose ``keeps`` entry is False, under
+        the union of their terms in sorted order. A term's entries from each piece are already ascending and
+        each piece's chunks follow the previous piece's: every entry's place is computed, nothing is sorted.
 
-    def without(self, positions: np.ndarray) -> Postings:
-        """Drop the chunks at ``positions``; the rest are renumbered in order, terms left unused dropped."""
-        keep = np.ones(self.size, bool)
-        keep[np.asarray(positions, np.int64)] = False
-        number = np.cumsum(keep) - 1
-        entries = keep[self.chunks]
-        term_of = np.repeat(np.arange(len(self.terms)), np.diff(self.indptr))
-        per_term = np.bincount(term_of[entries], minlength=len(self.terms))
-        indptr = np.concatenate([[0], np.cumsum(per_term)])
-        return Postings(self.terms, indptr, number[self.chunks[entries]].astype(np.int32), self.counts[entries],
-                        self.lengths[keep])._without_unused_terms()
+        Example: ``Postings.stacked([postings_of(["b a"]), postings_of(["a"])]).terms == ["a", "b"]``"""
+        keeps = list(keeps) if keeps is not None else [None] * len(pieces)
+        terms = sorted(set().union(*(p.terms for p in pieces)))
+        column = {term: t for t, term in enumerate(terms)}
+        columns = [np.fromiter(map(column.__getitem__, p.terms), np.int64, len(p.terms)) for p in pieces]
+        df = np.zeros(len(terms), np.int64)
+        for piece, col, keep in zip(pieces, columns, keeps):
+            df[col] += piece._live_df(keep)
+        indptr = np.concatenate([[0], np.cumsum(df)])
+        rows = np.empty(int(indptr[-1]), np.int32)
+        counts = np.empty(int(indptr[-1]), _count_type(*(p.counts for p in pieces)))
+        free, base, lengths = indptr[:-1].copy(), 0, []  # free: the next empty place of each term
+        for piece, col, keep in zip(pieces, columns, keeps):
+            number = None if keep is None else (np.cumsum(keep) - 1 + base)
+            for t0, t1 in piece._term_blocks():
+                term, chunk, count = piece._entries(t0, t1, keep)
+                chunk = chunk + base if number is None else number[chunk]
+                sizes = np.bincount(term - t0, minlength=t1 - t0)
+                first = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # each term's first entry in the block
+                place = free[col[term]] + (np.arange(len(term)) - first[term - t0])
+                rows[place], counts[place] = chunk, count
+                free[col[t0:t1]] += sizes
+            lengths.append(piece.lengths if keep is None else piece.lengths[keep])
+            base += piece.size if keep is None else int(keep.sum())
+        lengths = np.concatenate(lengths).astype(np.int32) if lengths else np.zeros(0, np.int32)
+        return cls(terms, indptr, rows, counts, lengths)._without_unused_terms()
+
+    def _live_df(self, keep: np.ndarray | None) -> np.ndarray:
+        """Each term's number of entries in kept chunks."""
+        if keep is None:
+            return np.diff(self.indptr)
+        df = np.zeros(len(self.terms), np.int64)
+        for t0, t1 in self._term_blocks():
+            term, _, _ = self._entries(t0, t1, keep)
+            df[t0:t1] = np.bincount(term - t0, minlength=t1 - t0)
+        return df
+
+    def _term_blocks(self):
+        """Ranges of terms holding about ``_BLOCK`` entries each: the temporaries stay small."""
+        t0, indptr = 0, np.asarray(self.indptr)
+        while t0 < len(self.terms):
+            t1 = max(t0 + 1, int(np.searchsorted(indptr, indptr[t0] + _BLOCK, "right")) - 1)
+            yield t0, min(t1, len(self.terms))
+            t0 = t1
+
+    def _entries(self, t0: int, t1: int, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(term, chunk, count) of each entry of terms t0..t1-1 in a kept chunk."""
+        e0, e1 = int(self.indptr[t0]), int(self.indptr[t1])
+        term = np.repeat(np.arange(t0, t1), np.diff(np.asarray(self.indptr[t0:t1 + 1])))
+        chunk, count = np.asarray(self.chunks[e0:e1]), np.asarray(self.counts[e0:e1])
+        if keep is None:
+            return term, chunk, count
+        live = keep[chunk]
+        return term[live], chunk[live], count[live]
 
     def scores(self, k1: float, b: float) -> np.ndarray:
         """The BM25 score of each entry, float32, computed as bm25s computes it (Lucene idf and term part)."""

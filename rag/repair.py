@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 from .config import Settings
 from .documents import Document, display_path, load_file
 from .errors import IndexCorruptError, RagError
-from .docstore import CHUNKS, DOCUMENTS, read_chunks, read_documents
-from .index import Index, check_compatible, store_name
-from .integrity import damaged_files, read_manifest, structure_problems
+from .chunking import Chunk
+from .docstore import DOCSTORE_DIR, MANIFEST_KEY, Docstore
+from .docstore_v1 import CHUNKS, DOCUMENTS, read_chunks, read_documents
+from .index import Index, PathsByDocument, check_compatible, store_name
+from .integrity import CHECKSUMS, damaged_files, read_manifest, structure_problems
 from .storage import current_generation
 from .stores import VectorStore, store_class
 
@@ -56,7 +58,7 @@ def open_for_ingest(index_dir: Path, settings: Settings) -> tuple[Index, Repair 
     except IndexCorruptError:
         return salvage(index_dir, settings)
     # Content hashes recomputed: catches text damaged in an index written before checksums existed.
-    if any(not _hash_matches(doc) for doc in index.documents.values()):
+    if CHECKSUMS not in index.manifest and any(not _hash_matches(doc) for doc in index.documents.values()):
         return salvage(index_dir, settings)
     return index, None
 
@@ -67,29 +69,51 @@ def salvage(index_dir: Path, settings: Settings) -> tuple[Index, Repair]:
     manifest = read_manifest(folder)
     check_compatible(manifest, settings, index_dir)
     damaged = {name.split("/")[0] for name, _ in damaged_files(folder, manifest)}
-    documents = _sound(lambda: {d.doc_id: d for d in read_documents(folder / DOCUMENTS)}, DOCUMENTS in damaged)
-    if documents is not None and not all(map(_hash_matches, documents.values())):
-        documents = None
-    chunks = _sound(lambda: read_chunks(folder / CHUNKS, documents), CHUNKS in damaged or documents is None)
+    documents, chunks = _stored(folder, manifest, damaged)
     store_type = store_class(store_name(manifest))
-    store = _sound(lambda: store_type.opened(folder, settings), store_type.FILE in damaged or chunks is None)
+    vector_files = {store_type.FILE, "vectors.faiss"}  # the store's folder, or the one file of older indexes
+    store = _sound(lambda: store_type.opened(folder, settings), bool(vector_files & damaged) or chunks is None)
     empty = Index(manifest, {}, [], store_type.configured(settings, manifest["dimension"]))
     if documents is None:
-        return empty, _reread(empty, sorted(manifest["documents"]), f"{DOCUMENTS} is damaged", settings)
+        return empty, _reread(empty, sorted(manifest["documents"]), f"{_docstore_name(manifest)} is damaged",
+                              settings)
     missing = sorted(p for p, h in manifest["documents"].items() if h[:16] not in documents)
     if store is not None and _whole(manifest, documents, chunks, store) and not missing:
         whole = Index(manifest, documents, chunks, store)  # keyword indexes rebuilt from the docstore
         if not structure_problems(whole):
             names = sorted(damaged) or ["the keyword index"]
             return whole, Repair(notes=[f"repaired: {', '.join(names)} rebuilt from the docstore"])
-    repair = _reread(empty, missing, f"{len(missing)} document(s) missing from {DOCUMENTS}", settings) \
-        if missing else Repair(reembed=True)
+    repair = _reread(empty, missing, f"{len(missing)} document(s) missing from {_docstore_name(manifest)}",
+                     settings) if missing else Repair(reembed=True)
     restored = [_from_stored(doc) for doc in documents.values()]
     repair.documents.extend(restored)
-    named = ", ".join(sorted(damaged)) or f"{CHUNKS} or {store_type.FILE}"
+    named = ", ".join(sorted(damaged)) or f"the chunks or {store_type.FILE}"
     repair.notes.append(f"repaired: {named} damaged; chunks and vectors rebuilt from the stored text of "
                         f"{len(restored)} document(s)")
     return empty, repair
+
+
+def _stored(folder: Path, manifest: dict, damaged: set[str]) -> tuple[dict | None, list[Chunk] | None]:
+    """The stored documents (by id, each matching its content hash) and chunks that read back soundly;
+    None for what is damaged."""
+    if MANIFEST_KEY in manifest:
+        def read() -> tuple[dict, list[Chunk]]:
+            docstore = Docstore.open(folder, manifest, PathsByDocument(manifest))
+            return {d: docstore.document(d) for d in docstore.doc_ids()}, list(docstore.iter_chunks())
+        both = _sound(read, DOCSTORE_DIR in damaged)
+        documents, chunks = both if both is not None else (None, None)
+    else:
+        documents = _sound(lambda: {d.doc_id: d for d in read_documents(folder / DOCUMENTS)}, DOCUMENTS in damaged)
+        chunks = None
+    if documents is not None and not all(map(_hash_matches, documents.values())):
+        return None, None
+    if MANIFEST_KEY not in manifest:
+        chunks = _sound(lambda: read_chunks(folder / CHUNKS, documents), CHUNKS in damaged or documents is None)
+    return documents, chunks
+
+
+def _docstore_name(manifest: dict) -> str:
+    return DOCSTORE_DIR if MANIFEST_KEY in manifest else DOCUMENTS
 
 
 def _whole(manifest: dict, documents: dict, chunks: list, store: VectorStore) -> bool:

@@ -156,7 +156,7 @@ class Retriever:
         if not self.index.chunks or not query.strip():
             return []
         lists = self.candidates(query, depth or self.settings.candidates, names=use)
-        document_of = [c.doc_id for c in self.index.chunks]
+        document_of = DocumentOfPosition(self.index)
         doc_ids = sorted(self.index.documents)
         number = {doc_id: i for i, doc_id in enumerate(doc_ids)}
         per_document = {name: {number[d]: s for d, s in best_per_document(scores, document_of).items()}
@@ -189,8 +189,8 @@ class Retriever:
     def _dense(self, query: str, depth: int) -> dict[int, float]:
         vector = self.embedder.encode_query([query])
         scores, ids = self.index.store.search(vector, depth)
-        lookup = self.index.position_of_vid
-        return {lookup[i]: s for s, i in zip(scores[0].tolist(), ids[0].tolist()) if i in lookup}
+        positions = self.index.positions_of_vids(ids[0])
+        return {p: s for s, p in zip(scores[0].tolist(), positions.tolist()) if p >= 0}
 
     @staticmethod
     def _keyword(keyword: KeywordIndex, query: str, depth: int) -> dict[int, float]:
@@ -198,20 +198,20 @@ class Retriever:
         return dict(zip(positions.tolist(), scores.tolist()))
 
     def _allowed_positions(self, filters: Filters) -> set[int]:
-        allowed = set()
-        for position, chunk in enumerate(self.index.chunks):
-            doc = self.index.documents[chunk.doc_id]
-            if filters.source and not any(filters.source in path for path in doc.paths):
+        """Positions of the chunks whose document passes ``filters`` (documents' text is not read)."""
+        passing = set()
+        for doc_id, date in self.index.docstore.document_dates():
+            if filters.source and not any(filters.source in path for path in self.index.docstore.paths_of(doc_id)):
                 continue
-            date = doc.date or ""
+            date = date or ""
             if (filters.date_from or filters.date_to) and not date:
                 continue
             if filters.date_from and date < filters.date_from:
                 continue
             if filters.date_to and date > filters.date_to:
                 continue
-            allowed.add(position)
-        return allowed
+            passing.add(doc_id)
+        return set(self.index.docstore.positions_of(passing).tolist()) if passing else set()
 
     def _collapse_near_duplicates(self, hits: list[Hit], k: int) -> list[Hit]:
         """Keep the best of chunks with the same normalised text or nearly the same vector."""
@@ -236,3 +236,17 @@ class Retriever:
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
+
+
+class DocumentOfPosition(Sequence[str]):
+    """The document id of each chunk position, read when asked for (``best_per_document`` looks up only
+    the positions in its lists, never every chunk)."""
+
+    def __init__(self, index: Index):
+        self._index = index
+
+    def __getitem__(self, position):  # type: ignore[override]
+        return self._index.docstore.doc_id_at(position)
+
+    def __len__(self) -> int:
+        return len(self._index.chunks)

@@ -159,6 +159,21 @@ def write_generation(index_dir: Path, write_files: Callable[[Path], None]) -> Pa
     return final
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """Put an unchanged file of the previous generation into a new one: a hard link (no bytes copied, so a
+    write costs what changed, not the whole index), or a copy where the file system has no hard links.
+
+    Example: ``link_or_copy(old_folder / "seg-3.faiss", new_folder / "seg-3.faiss")``
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        shutil.copy2(source, target)
+
+
 def _live_name(index_dir: Path) -> str | None:
     """The generation CURRENT names now, or None (no index yet, or an unreadable pointer)."""
     try:

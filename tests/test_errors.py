@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -19,7 +20,8 @@ from rag import (
     ConfigError, IndexAccessError, IndexCorruptError, IndexLockedError, IndexNotFoundError, QuestionError,
     RagError, Settings,
 )
-from rag.documents import SkippedFile
+from rag.chunking import Chunk
+from rag.documents import Document, SkippedFile
 from rag.index import Index
 from rag.ingest import ingest
 from rag.storage import CURRENT, IndexLock, current_generation
@@ -79,7 +81,7 @@ def denied(monkeypatch, suffix: str) -> None:
     monkeypatch.setattr(Path, "read_bytes", lambda self: (check(self), real_read_bytes(self))[1])
 
 
-@pytest.mark.parametrize("name", [CURRENT, "manifest.json", "chunks.jsonl", "vectors.faiss"])
+@pytest.mark.parametrize("name", [CURRENT, "manifest.json", ".sqlite", ".faiss"])
 def test_permission_denied_on_index_files(seed_index_copy, monkeypatch, name):
     denied(monkeypatch, name)
     with pytest.raises(IndexAccessError) as caught:
@@ -90,7 +92,11 @@ def test_permission_denied_on_index_files(seed_index_copy, monkeypatch, name):
 
 def test_permission_denied_when_writing(seed_index_copy, monkeypatch):
     index = Index.load(seed_index_copy, Settings())
-    denied(monkeypatch, "chunks.jsonl")
+    text = "The harbour was dredged in May."
+    doc = Document("f" * 16, "f" * 64, text, ["/extra.txt"], "Extra", size=len(text))
+    vector = np.ones((1, index.store.dimension), np.float32) / np.sqrt(index.store.dimension)
+    index.add_document(doc, [Chunk("f" * 16 + "-00000", "f" * 16, 0, 0, len(text), 8, text)], vector)
+    denied(monkeypatch, ".sqlite")  # the new documents' part
     with pytest.raises(IndexAccessError, match="cannot write .* Give this user write access"):
         index.save(seed_index_copy)
 
@@ -126,16 +132,17 @@ def test_disk_full_keeps_the_previous_index_and_no_partial_generation(seed_index
     assert len(Index.load(seed_index_copy, Settings()).chunks) == len(index.chunks)
 
 
-@pytest.mark.parametrize("emptied,named", [("documents.jsonl", "documents.jsonl"), ("chunks.jsonl", "chunks.jsonl")])
-def test_an_emptied_file_is_blamed_not_the_next_one(seed_index_copy, emptied, named):
+def test_an_emptied_docstore_part_is_blamed_not_the_next_one(seed_index_copy):
     folder = current_generation(seed_index_copy)
-    (folder / emptied).write_bytes(b"")
-    # As an index written before checksums: the row counts alone must name the file.
-    write_unsealed_manifest(folder, json.loads((folder / "manifest.json").read_text()))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    part = folder / manifest["docstore"]["parts"][0]["file"]
+    part.write_bytes(b"")
+    # As an index written before checksums: the part itself must be named.
+    write_unsealed_manifest(folder, manifest)
     with pytest.raises(IndexCorruptError) as caught:
         Index.load(seed_index_copy, Settings())
     message = one_line(caught.value)
-    assert f"{folder / named} lists 0" in message and "manifest" in message
+    assert str(part) in message and "--rebuild" in message
 
 
 @pytest.mark.slow

@@ -23,13 +23,14 @@ def test_missing_index_says_how_to_build(tmp_path):
         Index.load(tmp_path / "nothing", Settings())
 
 
-@pytest.mark.parametrize("name", ["vectors.faiss", "chunks.jsonl", "documents.jsonl", "manifest.json"])
+@pytest.mark.parametrize("name", ["vectors/part-*.faiss", "vectors/parts.json", "docstore/part-*.sqlite",
+                                  "manifest.json"])
 def test_corrupt_files_are_named_and_left_alone(seed_index_copy, name):
-    target = current_generation(seed_index_copy) / name
+    target = next(current_generation(seed_index_copy).glob(name))
     data = target.read_bytes()
     target.write_bytes(data[: len(data) // 2] + b"\x00garbage")
     damaged = target.read_bytes()
-    with pytest.raises(IndexCorruptError, match=name):
+    with pytest.raises(IndexCorruptError, match=target.name):
         Index.load(seed_index_copy, Settings())
     assert target.read_bytes() == damaged, "opening never overwrites"
 

@@ -387,7 +387,7 @@ def test_html_hidden_text_is_dropped_unless_it_addresses_ai():
 
 
 def test_clip_and_index_rows_without_spans(tmp_path):
-    from rag.docstore import read_documents
+    from rag.docstore_v1 import read_documents
 
     assert clip([(5, 20), (40, 50)], 10, 30) == [(0, 10)] and clip([], 0, 5) == []
     row = {"doc_id": "d1", "content_hash": "h", "title": "T", "size": 10, "paths": ["a.txt"],

@@ -83,15 +83,15 @@ def test_bit_flips_in_every_index_file_are_caught_never_answered(seed_index_copy
 
 
 def test_the_reported_july_flip_is_an_error_naming_the_file(seed_index_copy):
-    documents = current_generation(seed_index_copy) / "documents.jsonl"
+    documents = next(current_generation(seed_index_copy).glob("docstore/part-*.sqlite"))
     data = bytearray(documents.read_bytes())
     at = data.index(b"July 2023") + len("July 202")
     data[at] ^= 1  # "2023" -> "2022"
     documents.write_bytes(bytes(data))
-    with pytest.raises(IndexCorruptError, match=r"documents\.jsonl.*rag ingest"):
+    with pytest.raises(IndexCorruptError, match=r"docstore/part-\w+\.sqlite.*rag ingest"):
         Index.load(seed_index_copy, Settings())
     found = audit(seed_index_copy, Settings())
-    assert not found["sound"] and {p["file"] for p in found["problems"]} >= {"documents.jsonl"}
+    assert not found["sound"] and {p["file"] for p in found["problems"]} >= {f"docstore/{documents.name}"}
     assert any("content hash" in p["problem"] for p in found["problems"])
 
 
@@ -108,9 +108,10 @@ def test_a_sound_index_verifies_and_an_older_one_opens_then_gains_checksums(seed
 
 
 def _set_bm25_id(index_dir: Path, position: int, value: int) -> None:
-    path = current_generation(index_dir) / "bm25" / "indices.csc.index.npy"
+    path = next((current_generation(index_dir) / "bm25").glob("part-*.rows.npy"))
     ids = np.load(path)
     ids[position] = value
+    path.unlink()  # parts are hard-linked between generations: damage this generation's copy only
     np.save(path, ids)
 
 
@@ -129,10 +130,10 @@ def test_out_of_range_bm25_ids_are_caught_at_open_and_by_verify(seed_index_copy,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["documents.jsonl", "chunks.jsonl", "vectors.faiss", "bm25/vocab.index.json"])
+@pytest.mark.parametrize("name", ["docstore/part-*.sqlite", "vectors/part-*.faiss", "bm25/part-*.text.npy"])
 def test_ingest_repairs_a_damaged_file(seed_index_copy, name):
     original = _answer(seed_index_copy)
-    target = current_generation(seed_index_copy) / name
+    target = next(current_generation(seed_index_copy).glob(name))
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0x04
     target.write_bytes(bytes(data))
@@ -149,7 +150,7 @@ def test_ingest_of_another_folder_rereads_damaged_documents_from_their_files(see
     other = tmp_path / "other"
     other.mkdir()
     (other / "cranes.txt").write_text("Port cranes were inspected in March. The inspection found no faults.")
-    documents = current_generation(seed_index_copy) / "documents.jsonl"
+    documents = next(current_generation(seed_index_copy).glob("docstore/part-*.sqlite"))
     documents.write_bytes(documents.read_bytes().replace(b"July 2023", b"July 2022"))
     report, index = ingest([other], seed_index_copy, Settings(index=seed_index_copy))
     assert report.repaired == [str(SEED_FILE.resolve())] and report.added == [str((other / "cranes.txt").resolve())]
@@ -163,14 +164,14 @@ def test_rag_verify_exits_0_when_sound_and_2_naming_each_damaged_file(seed_index
                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert sound.returncode == 0 and "sound" in sound.stdout, sound.stderr
     folder = current_generation(seed_index_copy)
-    for name in ("vectors.faiss", "bm25_context/indptr.csc.index.npy"):
+    for name in ("vectors/parts.json", "bm25_context/parts.json"):
         data = bytearray((folder / name).read_bytes())
         data[-3] ^= 0x10
         (folder / name).write_bytes(bytes(data))
     damaged = run_cli("verify", "--index", str(seed_index_copy), "--json")  # in this process
     assert damaged.returncode == 2, damaged.stderr
     found = json.loads(damaged.stdout)
-    assert not found["sound"] and {"vectors.faiss", "bm25_context/indptr.csc.index.npy"} <= {
+    assert not found["sound"] and {"vectors/parts.json", "bm25_context/parts.json"} <= {
         p["file"] for p in found["problems"]}
 
 

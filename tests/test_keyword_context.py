@@ -146,8 +146,10 @@ def test_missing_or_damaged_context_index_is_corruption_with_a_fix(tmp_path):
     # Written before checksums: the keyword index's own checks are what find the damage.
     write_unsealed_manifest(folder, json.loads((folder / MANIFEST).read_text()))
     context = folder / CONTEXT_KEYWORD_DIR
-    params = next(context.glob("params*.json"))
-    params.write_text(params.read_text().replace('"num_docs": 5', '"num_docs": 4'))
+    (context / "deleted.npy").unlink()  # a new file: the saved one may share its bytes with another generation
+    np.save(context / "deleted.npy", np.array([0]))  # a removed chunk the docstore still holds
+    listing = json.loads((context / "parts.json").read_text())
+    (context / "parts.json").write_text(json.dumps({**listing, "deleted": 1}))
     with pytest.raises(IndexCorruptError, match="holds 4 chunks.*--rebuild"):
         Index.load(tmp_path, Settings())
     shutil.rmtree(context)

@@ -114,6 +114,11 @@ class VectorStore(ABC):
         """
         return {}
 
+    def compact(self) -> None:
+        """Merge the store's parts into one and drop removed vectors (``rag compact``); a store that keeps
+        no parts of its own (a server) has nothing to do. Example: ``store.compact(); store.save(folder)``"""
+        return None
+
     def check_addition(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Raise ValueError unless ``vectors`` is one row of this dimension per id and every id is distinct."""
         if vectors.ndim != 2 or vectors.shape != (len(ids), self.dimension):

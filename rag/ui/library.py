@@ -6,7 +6,6 @@ Example: ``render_library(filter_rows(library_rows(assistant.index), "report"))`
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path, PurePath
@@ -35,7 +34,7 @@ class LibraryRow:
 
 def library_rows(index) -> list[LibraryRow]:
     """Rows for every path of every document in ``index``, newest first."""
-    chunks = Counter(chunk.doc_id for chunk in index.chunks)
+    chunks = index.docstore.chunk_counts()
     rows = []
     for doc in index.documents.values():
         for path in doc.paths:

@@ -20,9 +20,10 @@ def test_a_truncated_vector_file_is_named_as_corrupt(tmp_path):
     store = FaissStore.create(DIMENSION)
     store.add(IDS, unit_vectors(len(IDS)))
     store.save(tmp_path)
-    data = (tmp_path / FaissStore.FILE).read_bytes()
-    (tmp_path / FaissStore.FILE).write_bytes(data[: len(data) // 2])
-    with pytest.raises(IndexCorruptError, match=f"{FaissStore.FILE} is corrupt or truncated"):
+    [part] = (tmp_path / FaissStore.FILE).glob("part-*.faiss")
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexCorruptError, match=f"{FaissStore.FILE}/{part.name} is corrupt or truncated"):
         FaissStore.load(tmp_path)
 
 

@@ -1,0 +1,142 @@
+"""The docstore in parts: a save writes only what was added, links the rest, keeps removals as tombstones,
+merges to a bounded number of parts, compacts, and still opens an index written in format 1."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from rag import Settings
+from rag.chunking import Chunk
+from rag.documents import Document
+from rag.index import Index
+from rag.integrity import damaged_files, read_manifest, structure_problems
+from rag.storage import IndexLock, current_generation
+
+from conftest import run_cli, write_unsealed_manifest
+
+DIMENSION = 8
+
+
+def _document(n: int) -> tuple[Document, list[Chunk], np.ndarray]:
+    """Document n: three sentences with words found in no other document, and a vector per chunk."""
+    sentences = [f"Report {n} covers word{n}x harbour dredging.", f"Cranes{n} were renewed in spring{n}.",
+                 f"The ledger{n} closed with a surplus."]
+    text = " ".join(sentences)
+    content_hash = hashlib.sha256(text.encode()).hexdigest()
+    doc_id = content_hash[:16]
+    doc = Document(doc_id, content_hash, text, [f"/docs/report-{n}.txt"], f"Report {n}", size=len(text))
+    chunks, start = [], 0
+    for position, sentence in enumerate(sentences):
+        chunks.append(Chunk(f"{doc_id}-{position:05d}", doc_id, position, start, start + len(sentence), 9, sentence))
+        start += len(sentence) + 1
+    vectors = np.random.default_rng(n).standard_normal((3, DIMENSION)).astype(np.float32)
+    return doc, chunks, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _save(index: Index, folder, compact: bool = False):
+    with IndexLock(folder):
+        return index.save(folder, compact=compact)
+
+
+def _grow(folder, numbers: list[int]) -> Index:
+    """Open the index at ``folder`` (or start one), add documents ``numbers`` and save."""
+    index = Index.load(folder, Settings()) if (folder / "CURRENT").exists() else Index.empty(Settings(), DIMENSION)
+    for n in numbers:
+        index.add_document(*_document(n))
+    _save(index, folder)
+    return index
+
+
+def _part_files(generation) -> list[str]:
+    return [part["file"] for part in read_manifest(generation)["docstore"]["parts"]]
+
+
+def _texts(index: Index) -> list[str]:
+    return [c.text for c in index.chunks]
+
+
+def test_a_save_writes_a_part_for_the_new_documents_and_links_the_others(tmp_path):
+    folder = tmp_path / "index"
+    _grow(folder, [0, 1])
+    first = current_generation(folder)
+    _grow(folder, [2])
+    second = current_generation(folder)
+    old, new = _part_files(first), _part_files(second)
+    assert len(new) == 2 and new[0] == old[0]
+    assert (second / new[0]).stat().st_ino == (first / old[0]).stat().st_ino  # linked, not copied
+    index = Index.load(folder, Settings())
+    assert _texts(index) == [c.text for n in range(3) for c in _document(n)[1]]
+    assert index.documents[_document(2)[0].doc_id].paths == ["/docs/report-2.txt"]
+    assert index.keyword.search("word2x", 3)[0].tolist() == [6]
+    assert not damaged_files(second, read_manifest(second)) and not structure_problems(index)
+
+
+def test_a_removed_document_is_a_tombstone_until_compaction(tmp_path):
+    folder = tmp_path / "index"
+    for n in range(3):
+        _grow(folder, [n])
+    index = Index.load(folder, Settings())
+    gone = _document(1)[0].doc_id
+    assert index.remove_documents([gone]) == 3
+    _save(index, folder)
+    manifest = read_manifest(current_generation(folder))
+    assert list(manifest["docstore"]["deleted"].values()) == [[gone]]
+    index = Index.load(folder, Settings())
+    kept = [c.text for n in (0, 2) for c in _document(n)[1]]
+    assert gone not in index.documents and len(index.documents) == 2 and _texts(index) == kept
+    assert index.keyword.search("word1x", 3)[0].size == 0
+    assert index.positions_of_vids(index.store.ids()).min() >= 0  # every stored vector names a live chunk
+    _save(index, folder, compact=True)
+    manifest = read_manifest(current_generation(folder))
+    assert len(manifest["docstore"]["parts"]) == 1 and manifest["docstore"]["deleted"] == {}
+    assert _texts(Index.load(folder, Settings())) == kept
+
+
+def test_parts_stay_bounded_and_merging_keeps_the_order(tmp_path, monkeypatch):
+    monkeypatch.setattr("rag.docstore.MAX_PARTS", 3)
+    folder = tmp_path / "index"
+    for n in range(7):
+        _grow(folder, [n])
+    assert len(_part_files(current_generation(folder))) == 3
+    index = Index.load(folder, Settings())
+    assert _texts(index) == [c.text for n in range(7) for c in _document(n)[1]]
+    assert [index.docstore.doc_id_at(p) for p in (0, 20)] == [_document(0)[0].doc_id, _document(6)[0].doc_id]
+
+
+def test_an_index_written_in_format_1_opens_and_its_next_save_writes_parts(tmp_path):
+    folder = tmp_path / "index"
+    index = _grow(folder, [0, 1])
+    generation = current_generation(folder)
+    with open(generation / "documents.jsonl", "w") as handle:  # what format 1 wrote
+        for doc in index.documents.values():
+            handle.write(json.dumps({"doc_id": doc.doc_id, "content_hash": doc.content_hash, "title": doc.title,
+                                     "text": doc.text, "size": doc.size, "paths": doc.paths}) + "\n")
+    with open(generation / "chunks.jsonl", "w") as handle:
+        for c in index.chunks:
+            handle.write(json.dumps([c.chunk_id, c.doc_id, c.position, c.start, c.end, c.n_tokens]) + "\n")
+    manifest = read_manifest(generation)
+    for file in _part_files(generation):
+        (generation / file).unlink()
+    del manifest["docstore"]
+    write_unsealed_manifest(generation, {**manifest, "format_version": 1})
+    old = Index.load(folder, Settings())
+    assert _texts(old) == [c.text for n in (0, 1) for c in _document(n)[1]]
+    old.add_document(*_document(2))
+    _save(old, folder)
+    assert read_manifest(current_generation(folder))["format_version"] == 2
+    assert len(Index.load(folder, Settings()).chunks) == 9
+
+
+@pytest.mark.slow
+def test_rag_compact_merges_the_parts_and_the_index_stays_sound(seed_index_copy, tmp_path):
+    extra = tmp_path / "extra.txt"
+    extra.write_text("The port authority approved a second container terminal in May.", encoding="utf-8")
+    assert run_cli("ingest", str(extra), "--index", str(seed_index_copy)).returncode == 0
+    assert len(_part_files(current_generation(seed_index_copy))) == 2
+    done = run_cli("compact", "--index", str(seed_index_copy))
+    assert done.returncode == 0 and "compacted, 2 documents" in done.stdout
+    assert len(_part_files(current_generation(seed_index_copy))) == 1
+    assert run_cli("verify", "--index", str(seed_index_copy)).returncode == 0
