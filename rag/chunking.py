@@ -8,6 +8,9 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
 
 from .text import split_sentences, trim_span
 
@@ -85,15 +88,21 @@ _TOKENIZE_SLICE = 2048
 
 def _slice_units(text: str, pieces: list[tuple[int, int, int]], token_offsets: TokenOffsets,
                  max_tokens: int) -> list[tuple[int, int, int]]:
-    offsets = token_offsets([text[s:e] for s, e, _ in pieces])
+    texts = [text[s:e] for s, e, _ in pieces]
+    counts = token_offsets.counts(texts) if isinstance(token_offsets, PieceCounts) else [None] * len(texts)
+    # Offsets only where the count is unknown or the sentence must be cut at token boundaries.
+    wanted = [k for k, n in enumerate(counts) if n is None or n > max_tokens]
+    offsets = dict(zip(wanted, token_offsets([texts[k] for k in wanted]))) if wanted else {}
     units = []
-    for (start, end, least), sentence_offsets in zip(pieces, offsets):
-        if len(sentence_offsets) <= max_tokens:
-            units.append((start, end, max(1, least, len(sentence_offsets))))
+    for k, (start, end, least) in enumerate(pieces):
+        n_tokens = len(offsets[k]) if k in offsets else counts[k]
+        if n_tokens <= max_tokens:
+            units.append((start, end, max(1, least, n_tokens)))
             continue
-        for k in range(0, len(sentence_offsets), max_tokens):
-            piece = sentence_offsets[k:k + max_tokens]
-            piece_end = start + piece[-1][1] if k + max_tokens < len(sentence_offsets) else end
+        sentence_offsets = offsets[k]
+        for at in range(0, len(sentence_offsets), max_tokens):
+            piece = sentence_offsets[at:at + max_tokens]
+            piece_end = start + piece[-1][1] if at + max_tokens < len(sentence_offsets) else end
             units.append((start + piece[0][0], piece_end, len(piece)))
     return units
 
@@ -123,3 +132,61 @@ def _overlap_start(units: list[tuple[int, int, int]], i: int, j: int, overlap_to
         carried += units[k - 1][2]
         k -= 1
     return k
+
+
+# C0 and C1 control chars (but tab and line breaks): BERT's normaliser drops them, where str.split() may split.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_PIECE_CACHE = 200_000  # distinct pieces remembered (about 30 MB); past that the memory starts afresh
+_LONG_PIECE = 64  # longer pieces are rare and not remembered
+
+
+class PieceCounts:
+    """A tokenizer's offsets (called like ``token_offsets``) plus token counts found piece by piece: a text's
+    count is the sum of the counts of its whitespace-separated pieces, each distinct piece tokenized once.
+    Exact for BERT WordPiece tokenizers (``for_tokenizer`` checks), whose tokens never cross whitespace and
+    whose normaliser reads each char alone; texts with control chars are left to the tokenizer whole.
+
+    Example: ``chunk_text(doc_id, text, PieceCounts.for_tokenizer(enc.tokenizer, enc.token_offsets), 160, 32)``
+    """
+
+    def __init__(self, token_offsets: TokenOffsets):
+        self.token_offsets = token_offsets
+        self.known: dict[str, int] = {}
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer, token_offsets: TokenOffsets) -> PieceCounts | TokenOffsets:
+        """A PieceCounts when ``tokenizer`` is BERT's (normaliser, pre-tokenizer and WordPiece), else
+        ``token_offsets`` itself."""
+        from tokenizers import models, normalizers, pre_tokenizers
+
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        bert = backend is not None and (isinstance(backend.model, models.WordPiece)
+                                        and isinstance(backend.normalizer, normalizers.BertNormalizer)
+                                        and isinstance(backend.pre_tokenizer, pre_tokenizers.BertPreTokenizer))
+        return cls(token_offsets) if bert else token_offsets
+
+    def __call__(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return self.token_offsets(texts)
+
+    def counts(self, texts: Sequence[str]) -> list[int | None]:
+        """Per text its number of tokens, or None for a text with control chars."""
+        split = [None if _CONTROL.search(t) else t.split() for t in texts]
+        known, distinct = self.known, set(chain.from_iterable(pieces for pieces in split if pieces))
+        if len(known) + len(distinct) > _PIECE_CACHE:
+            known.clear()
+        missing = list(distinct.difference(known))
+        if missing:
+            known.update(zip(missing, self._piece_counts(missing)))
+        counts = [None if pieces is None else sum(map(known.__getitem__, pieces)) for pieces in split]
+        for piece in missing:
+            if len(piece) > _LONG_PIECE:
+                del known[piece]
+        return counts
+
+    def _piece_counts(self, pieces: list[str]) -> list[int]:
+        """Token counts of pieces, tokenized as one text with a space between them (far faster than one
+        text each): tokens never cross the spaces, so each token starts inside exactly one piece."""
+        joined = " ".join(pieces)
+        starts = np.fromiter((start for start, _ in self.token_offsets([joined])[0]), dtype=np.int64)
+        bounds = np.cumsum([0] + [len(piece) + 1 for piece in pieces])
+        return np.diff(np.searchsorted(starts, bounds)).tolist()

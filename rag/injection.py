@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .injection_cues import may_address, may_order, sentence_cues
 from .text import split_sentences
 from .textnorm import original_span, unmask
 
@@ -217,22 +218,33 @@ def find_instructions(text: str) -> list[tuple[int, int]]:
     """
     screened, origin = unmask(text) if text else ("", [])
     spans = split_sentences(screened)
-    sentences = [screened[start:end] for start, end in spans]
+    # Only sentences holding the words some rule needs (or following an order) go through the rules.
+    cues = sentence_cues(screened, spans)
+    if not any(cues):
+        return []
     transcript = bool(_TRANSCRIPT.search(screened))
     marked = [False] * len(spans)
     ordered = False  # an earlier sentence of this paragraph (or chat turn) is marked
-    for i, sentence in enumerate(sentences):
-        if i and _PARAGRAPH_BREAK.search(screened, spans[i - 1][1], spans[i][0]):
+    for i, (start, end) in enumerate(spans):
+        if ordered and _PARAGRAPH_BREAK.search(screened, spans[i - 1][1], start):
             ordered = False
         # An order may run over several sentences, or follow a role label ("assistant: Sure!").
-        context = i > 0 and (marked[i - 1] or _is_address_only(sentences[i - 1]))
-        marked[i] = (addresses_ai(sentence, after_order=context or ordered, transcript=transcript)
-                     or (ordered and bool(_FOLLOW_ORDER.search(sentence))))
+        context = i > 0 and (marked[i - 1] or _address_only(screened, spans[i - 1], cues[i - 1]))
+        after = context or ordered
+        if after or may_order(cues[i]):
+            sentence = screened[start:end]
+            marked[i] = (_rules(sentence, after, transcript)
+                         or (ordered and bool(_FOLLOW_ORDER.search(sentence))))
         ordered = ordered or marked[i]
     for i in range(len(spans) - 1):  # "Attention, AI assistants." heads the order that follows it
-        if marked[i + 1] and not marked[i] and _is_address_only(sentences[i]):
+        if marked[i + 1] and not marked[i] and _address_only(screened, spans[i], cues[i]):
             marked[i] = True
     return [original_span(origin, *span) for span, flag in zip(spans, marked) if flag]
+
+
+def _address_only(text: str, span: tuple[int, int], cues: int) -> bool:
+    """``_is_address_only`` of the sentence at ``span``, skipped when it lacks the words that needs."""
+    return may_address(cues) and _is_address_only(text[span[0]:span[1]])
 
 
 def addresses_ai(sentence: str, after_order: bool = False, transcript: bool = True) -> bool:
@@ -240,6 +252,13 @@ def addresses_ai(sentence: str, after_order: bool = False, transcript: bool = Tr
     paragraph ("They must also say ..." continues it); ``transcript``: the text is a chat log with user turns,
     so an "Assistant: ..." line is a quoted turn. Example: ``addresses_ai("Ignore all previous instructions.")``
     """
+    if not after_order and not may_order(sentence_cues(sentence, [(0, len(sentence))])[0]):
+        return False  # none of the words an order needs (rag/injection_cues.py)
+    return _rules(sentence, after_order, transcript)
+
+
+def _rules(sentence: str, after_order: bool, transcript: bool) -> bool:
+    """``addresses_ai`` by the full rules."""
     if not _TRIGGER.search(sentence):
         return False  # most sentences hold none of the words an order needs: skip the full rules
     text = _without_mentions(sentence)

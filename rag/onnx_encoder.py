@@ -1,7 +1,8 @@
 """The bulk and query encoder for BERT-style sentence-transformers models: ONNX Runtime, fp32 or int8.
 
-The model is exported to ONNX (mean pooling inside the graph) once, on first use, and for int8 quantized
-dynamically (per-channel int8 weights of every MatMul) with onnxruntime's own quantizer; both files are
+The model is exported to ONNX (mean pooling inside the graph) once, on first use, and for int8 smoothed (each
+MatMul's outlier input channels moved into its weights) then quantized dynamically (per-channel int8 weights
+of every MatMul) with onnxruntime's own quantizer; both files are
 cached under ``RAG_CACHE_DIR`` (default ``~/.cache/rag``) keyed by the model's content hash, so nothing is
 downloaded and later processes load them in well under a second. Texts are sorted by token length and
 batched with their neighbours, so padding costs next to nothing; ONNX Runtime uses every core.
@@ -23,7 +24,7 @@ from .errors import ConfigError
 
 PRECISIONS = ("fp32", "int8")
 # Bump when the export or quantization recipe changes: the cache key (and so the vectors) change with it.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 
 def cache_dir() -> Path:
@@ -54,6 +55,11 @@ class WordPieceTokenizer:
         self._tokenizer = Tokenizer.from_file(str(tokenizer_json))
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
+
+    @property
+    def backend_tokenizer(self):
+        """The ``tokenizers.Tokenizer`` (named as on a Hugging Face fast tokenizer), for its pipeline's parts."""
+        return self._tokenizer
 
     def __call__(self, texts: str | Sequence[str], add_special_tokens: bool = False,
                  return_offsets_mapping: bool = False) -> dict:
@@ -148,7 +154,7 @@ def exported_model(folder: Path, precision: str) -> Path:
             if precision == "fp32":
                 _export(folder, target)
             else:
-                _quantize(exported_model(folder, "fp32"), target)
+                _quantize(exported_model(folder, "fp32"), target, folder / "tokenizer.json")
     return target
 
 

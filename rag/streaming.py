@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import Chunk, chunk_text
+from .chunking import Chunk, PieceCounts, chunk_text
 from .config import Settings
 from .documents import Document
 from .embedding import Encoder
@@ -66,10 +66,14 @@ class IngestProgress:
 ProgressCallback = Callable[[IngestProgress], None]
 
 
-def title_prefix(title: str, embedder: Encoder, max_tokens: int) -> str:
-    """The title line prepended to each chunk's embedding text (never to its stored span)."""
+def title_prefix(title: str, embedder: Encoder, max_tokens: int, counts: PieceCounts | None = None) -> str:
+    """The title line prepended to each chunk's embedding text (never to its stored span); ``counts``, when
+    given, spares the tokenizer a title it already knows fits."""
     if not title or max_tokens <= 0:
         return ""
+    known = counts.counts([title])[0] if counts is not None else None
+    if known is not None and known <= max_tokens:
+        return title.strip() + "\n"  # it fits whole: no offsets needed
     offsets = embedder.token_offsets([title])[0]
     cut = title if len(offsets) <= max_tokens else title[: offsets[max_tokens - 1][1]]
     return cut.strip() + "\n"
@@ -117,10 +121,13 @@ def _chunk_groups(docs: list[Document], embedder: Encoder, settings: Settings, g
     ``groups``, then None; a document without chunks is one item with chunk and text None."""
     group: list = []
     try:
+        # Sentences counted piece by piece, each distinct word tokenized once for the whole ingest.
+        token_offsets = PieceCounts.for_tokenizer(embedder.tokenizer, embedder.token_offsets)
         for doc in docs:
-            chunks = chunk_text(doc.doc_id, doc.text, embedder.token_offsets, settings.chunk_tokens,
+            chunks = chunk_text(doc.doc_id, doc.text, token_offsets, settings.chunk_tokens,
                                 settings.chunk_overlap_tokens)
-            prefix = title_prefix(doc.title, embedder, settings.title_prefix_tokens)
+            prefix = title_prefix(doc.title, embedder, settings.title_prefix_tokens,
+                                  token_offsets if isinstance(token_offsets, PieceCounts) else None)
             if not chunks:
                 group.append((doc, None, [], None))  # nothing to embed; still handed on, in order
             for i, chunk in enumerate(chunks):

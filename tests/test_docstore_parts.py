@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +147,44 @@ def test_rag_compact_merges_the_parts_and_the_index_stays_sound(seed_index_copy,
     assert done.returncode == 0 and "compacted, 2 documents" in done.stdout
     assert len(_part_files(current_generation(seed_index_copy))) == 1
     assert run_cli("verify", "--index", str(seed_index_copy)).returncode == 0
+
+
+_GROWER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from test_docstore_parts import _grow
+folder, n = Path(sys.argv[1]), int(sys.argv[2])
+while True:  # one document a commit: new parts, links, tombstone-free merges (MAX_PARTS 3)
+    import rag.docstore
+    rag.docstore.MAX_PARTS = 3
+    _grow(folder, [n])
+    print(n, flush=True)
+    n += 1
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_while_adding_parts_leaves_the_last_commit_whole(tmp_path):
+    """Killed at random moments while it adds, links and merges parts, a writer leaves the last committed
+    generation: every file checks out, and it holds every document reported committed, in order."""
+    rng, folder, next_number = random.Random(13), tmp_path / "index", 0
+    tests, root = Path(__file__).parent, Path(__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{tests}"}
+    for _ in range(4):
+        writer = subprocess.Popen([sys.executable, "-c", _GROWER, str(folder), str(next_number), str(tests)],
+                                  stdout=subprocess.PIPE, text=True, env=env)
+        reported = [int(writer.stdout.readline())]  # one commit made: from here on, kill it anywhere
+        time.sleep(rng.uniform(0, 1.5))
+        writer.send_signal(signal.SIGKILL)
+        reported += [int(word) for word in writer.stdout.read().split() if word.isdigit()]
+        writer.wait()
+        generation = current_generation(folder)
+        assert damaged_files(generation, read_manifest(generation)) == []
+        index = Index.load(folder, Settings())
+        held = len(index.documents)
+        assert held >= max(reported) + 1, "a commit that was reported is never lost"
+        assert _texts(index) == [c.text for n in range(held) for c in _document(n)[1]]
+        assert not structure_problems(index)
+        next_number = held
+    assert next_number >= 4
