@@ -19,7 +19,8 @@ from .config import Settings
 from .errors import IndexNotFoundError, RagError
 from .docparts import DocPart, chunk_id_of
 from .docstore import DOCSTORE_DIR, MANIFEST_KEY
-from .index import CHUNKS, CONTEXT_KEYWORD_DIR, DOCUMENTS, KEYWORD_DIR, check_compatible, store_name
+from .index import (CHUNKS, CONTEXT_KEYWORD_DIR, DOCUMENTS, KEYWORD_DIR, KEYWORDS_IN_STORE, check_compatible,
+                    store_name)
 from .integrity import CHECKSUMS, MANIFEST, MANIFEST_SUM, damaged_files, read_manifest, unrecorded_files
 from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chunk_texts, context_texts
 from .storage import CURRENT, current_generation
@@ -94,9 +95,10 @@ def _docstore_parts(folder: Path, manifest: dict, add) -> tuple[dict, list[tuple
             documents[doc.doc_id] = {"title": doc.title, "text": doc.text}
         found: dict = {}
         for row, number, position, start, end, _ in chunk_rows:
-            doc = rows.get(number)
-            if doc is None or doc.doc_id in dead:
+            held = rows.get(number)
+            if held is None or held.doc_id in dead:
                 continue
+            doc = held
             if doc.doc_id not in documents:
                 add(name, f"chunk row {row} names no sound document")
             elif not 0 <= start < end <= len(doc.text):
@@ -215,6 +217,8 @@ def _keywords(folder: Path, manifest: dict, documents: dict, chunks: list, add) 
     """Both keyword indexes load, keep every id in range, and equal the ones the docstore gives."""
     if len(chunks) != len({c[0] for c in chunks}) or not all(c[1] in documents for c in chunks):
         return  # the docstore is already reported damaged: nothing sound to compare with
+    if manifest.get(KEYWORDS_IN_STORE):
+        return  # both are fields of the vector store's rows, whose ids are checked with the vectors
     titles = {doc_id: row["title"] for doc_id, row in documents.items()}
     texts = {doc_id: row["text"] for doc_id, row in documents.items()}
     rows = [Chunk(c[0], c[1], c[2], c[3], c[4], 1, texts[c[1]][c[3]:c[4]]) for c in chunks]

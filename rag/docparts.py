@@ -53,7 +53,7 @@ def write_part(path: Path, documents: Sequence[Document], chunks: Sequence[Chunk
         connection.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
             ((row, number_of[c.doc_id], c.position, c.start, c.end, c.n_tokens) for row, c in enumerate(chunks)))
-        arrays = {"vids": np.fromiter((vector_id(c.chunk_id) for c in chunks), np.int64, len(chunks)),
+        arrays: dict[str, np.ndarray] = {"vids": np.fromiter((vector_id(c.chunk_id) for c in chunks), np.int64, len(chunks)),
                   "numbers": np.fromiter((number_of[c.doc_id] for c in chunks), np.int32, len(chunks)),
                   "marked": np.asarray(marked, np.uint8)}
         connection.executemany("INSERT INTO arrays VALUES (?, ?)", ((k, v.tobytes()) for k, v in arrays.items()))
@@ -71,6 +71,14 @@ class DocPart:
         self.documents, self.chunks = documents, chunks
         self.vids, self.numbers, self.marked = arrays["vids"], arrays["numbers"], arrays["marked"]
         self._connection, self._lock = connection, threading.Lock()
+        self._doc_ids: list[str] | None = None
+
+    @property
+    def doc_id_list(self) -> list[str]:
+        """Every document id here, by number (read once, on first need)."""
+        if self._doc_ids is None:
+            self._doc_ids = self.doc_ids()
+        return self._doc_ids
 
     @classmethod
     def open(cls, path: Path) -> DocPart:
@@ -88,7 +96,7 @@ class DocPart:
             documents = connection.execute("SELECT count(*) FROM documents").fetchone()[0]
             chunks = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
             blobs = dict(connection.execute("SELECT name, data FROM arrays").fetchall())
-            arrays = {"vids": np.frombuffer(blobs["vids"], np.int64),
+            arrays: dict[str, np.ndarray] = {"vids": np.frombuffer(blobs["vids"], np.int64),
                       "numbers": np.frombuffer(blobs["numbers"], np.int32),
                       "marked": np.frombuffer(blobs["marked"], np.uint8)}
         except (sqlite3.Error, KeyError, ValueError) as exc:

@@ -39,6 +39,8 @@ class PathsOf(Protocol):
 
     def __call__(self, doc_id: str) -> list[str]: ...
 
+    def add(self, paths: list[str], content_hash: str) -> None: ...
+
     def forget(self) -> None: ...
 
 
@@ -237,11 +239,7 @@ class Docstore:
         return doc
 
     def _doc_ids(self, k: int) -> list[str]:
-        part = self._parts[k]
-        ids = getattr(part, "_doc_ids", None)
-        if ids is None:
-            ids = part._doc_ids = part.doc_ids()  # read once per part, on first need
-        return ids
+        return self._parts[k].doc_id_list
 
     def doc_ids(self) -> Iterator[str]:
         """Every live document id: saved parts in order, then the unsaved ones."""

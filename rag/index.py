@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import cast
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from .integrity import CHECKSUMS, check_structure, read_manifest, seal, verify_f
 from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chunk_texts, context_texts
 from .storage import current_generation, write_generation
 from .stores import DEFAULT_STORE, VectorStore, store_class
+from .stores.fulltext import CHUNK_TERMS, CONTEXT_TERMS, StoreKeyword, row_terms
 
 # Format 2: the docstore in SQLite parts shared between generations (rag/docstore.py). Format 1 (JSON
 # lines, read whole) still opens; its next save writes format 2.
@@ -31,6 +33,7 @@ READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
 KEYWORD_DIR = "bm25"
 CONTEXT_KEYWORD_DIR = "bm25_context"
+KEYWORDS_IN_STORE = "keywords_in_store"  # manifest: both keyword indexes are the vector store's fields
 
 
 def chunker_settings(settings: Settings) -> dict:
@@ -68,6 +71,11 @@ class Index:
         self.store = store
         self._chunks_view, self._documents_view = ChunksView(docstore), DocumentsView(docstore)
         self._positions_view = VectorPositions(docstore)
+        # A store with keyword fields (Milvus) keeps both keyword indexes: searched there, nothing kept here.
+        self._keyword_in_store = bool(getattr(store, "keyword_fields", ()))
+        if self._keyword_in_store:
+            # KeywordIndex's search contract; nothing else of it is called on a store's keyword index.
+            keyword, context_keyword = (cast(KeywordIndex, StoreKeyword(self, f)) for f in (CHUNK_TERMS, CONTEXT_TERMS))
         self._keyword = keyword if keyword is not None else self._build_chunk_keyword()
         self._context_keyword = context_keyword if context_keyword is not None else self._build_context_keyword()
         # Chunks [0, _keyword_chunks) are in both keyword indexes, later ones are added on first use (only
@@ -117,14 +125,16 @@ class Index:
         Example: ``index.add_document(doc, chunks, embedder.encode([c.text for c in chunks]))``
         """
         _check_addition(self, doc, chunks, vectors)
-        self.store.add_chunks(np.array([vector_id(c.chunk_id) for c in chunks], dtype=np.int64), vectors,
-                              [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in chunks])
+        rows = [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text} for c in chunks]
+        if self._keyword_in_store:  # each row with the terms both keyword indexes see
+            rows = [{**row, **terms} for row, terms in zip(rows, row_terms(doc, chunks))]
+        self.store.add_chunks(np.array([vector_id(c.chunk_id) for c in chunks], dtype=np.int64), vectors, rows)
         instructions = find_instructions(doc.text)
         stored = replace(doc, paths=sorted(doc.paths), pages=list(doc.pages), instructions=instructions,
                          encoding=None, replaced=0)
         self.docstore.add(stored, list(chunks), [overlaps(instructions, c.start, c.end) for c in chunks])
         self.manifest["documents"].update(dict.fromkeys(doc.paths, doc.content_hash))
-        self.docstore.forget_paths()
+        self.docstore.paths_of.add(doc.paths, doc.content_hash)  # not recomputed per document: O(n) each
 
     def remove_documents(self, doc_ids: list[str]) -> int:
         """Drop documents with their chunks, vectors and paths; returns how many chunks went.
@@ -155,11 +165,15 @@ class Index:
 
     def rebuild_keyword_indexes(self) -> None:
         """BM25 over each chunk and over each chunk's context, from the current documents and chunks."""
+        if self._keyword_in_store:  # the store indexes each row as it is added
+            return
         self._keyword, self._context_keyword = self._build_chunk_keyword(), self._build_context_keyword()
         self._keyword_chunks, self._keywords_stale = len(self.chunks), False
 
     def _refresh_keywords(self) -> None:
         """Add the chunks added since to both keyword indexes (a rebuild when they keep no term counts)."""
+        if self._keyword_in_store:
+            return
         if self._keyword_chunks == len(self.chunks) and not self._keywords_stale:
             return
         if not self._keywords_incremental():
@@ -174,6 +188,8 @@ class Index:
 
     def _drop_from_keywords(self, positions: list[int]) -> None:
         """Remove chunks from both keyword indexes; ones added since the last refresh were never in them."""
+        if self._keyword_in_store:  # the store's rows go with their vectors
+            return
         held = [p for p in positions if p < self._keyword_chunks]
         if not self._keywords_incremental():
             self._keywords_stale = True
@@ -237,14 +253,22 @@ class Index:
                 f"The vector file {folder / store.FILE} holds {len(store)} vectors of dimension "
                 f"{store.dimension} but the docstore lists {docstore.chunk_count} chunks. {REBUILD_HINT}"
             )
-        keyword = KeywordIndex.load(folder / KEYWORD_DIR, docstore.chunk_count)
-        context_keyword = _load_context_keyword(folder, manifest, docstore.chunk_count)
+        if manifest.get(KEYWORDS_IN_STORE) and not getattr(store, "keyword_fields", ()):
+            raise IndexCorruptError(f"The index keeps its keyword indexes in its vector store, but "
+                                    f"{folder / store.FILE} names one without them. {REBUILD_HINT}")
+        keyword = context_keyword = None  # the store's (made by Index), or built in memory when none is saved
+        if not getattr(store, "keyword_fields", ()):
+            keyword = KeywordIndex.load(folder / KEYWORD_DIR, docstore.chunk_count)
+            context_keyword = _load_context_keyword(folder, manifest, docstore.chunk_count)
         return cls(manifest, {}, [], store, keyword, context_keyword, docstore=docstore)
 
     def save(self, index_dir: Path, compact: bool = False) -> Path:
         """Persist as a new generation (atomic): only what changed is written, the rest is linked from the
         generation this index was read from. ``compact`` also merges every part into one. Call under IndexLock."""
         self.manifest["context_keyword"], self.manifest["vector_store"] = CONTEXT_SETTINGS, self.store.name
+        self.manifest.pop(KEYWORDS_IN_STORE, None)
+        if self._keyword_in_store:  # rag verify then reads no keyword files
+            self.manifest[KEYWORDS_IN_STORE] = True
         self.manifest["format_version"] = FORMAT_VERSION
         # Row counts as written: a file that loses rows is named, not the next file that refers to them.
         self.manifest["document_count"], self.manifest["chunk_count"] = len(self.documents), len(self.chunks)
@@ -258,8 +282,9 @@ class Index:
             self.store.save(folder)
             if self.store.location():  # a store beyond this folder (Milvus): its URI and collection
                 self.manifest["vector_location"] = self.store.location()
-            self.keyword.save(folder / KEYWORD_DIR)
-            self.context_keyword.save(folder / CONTEXT_KEYWORD_DIR)
+            if not self._keyword_in_store:
+                self.keyword.save(folder / KEYWORD_DIR)
+                self.context_keyword.save(folder / CONTEXT_KEYWORD_DIR)
             seal(folder, self.manifest, previous)  # the manifest last, with the checksum of every file above
 
         generation = write_generation(index_dir, write)
@@ -370,7 +395,7 @@ class ChunksView(Sequence[Chunk]):
     def __len__(self) -> int:
         return self._docstore.chunk_count
 
-    def __getitem__(self, item):  # type: ignore[override]
+    def __getitem__(self, item):
         if isinstance(item, slice):
             start, stop, step = item.indices(len(self))
             if step == 1:
@@ -444,6 +469,12 @@ class PathsByDocument:
                 by_doc.setdefault(content_hash[:16], []).append(path)
             self._by_doc = by_doc
         return list(self._by_doc.get(doc_id, []))
+
+    def add(self, paths: list[str], content_hash: str) -> None:
+        """Record ``paths`` as holding ``content_hash`` (also in the manifest's list, which the caller updates)."""
+        if self._by_doc is not None:
+            held = self._by_doc.setdefault(content_hash[:16], [])
+            held[:] = sorted({*held, *paths})
 
     def forget(self) -> None:
         self._by_doc = None

@@ -78,7 +78,7 @@ def salvage(index_dir: Path, settings: Settings) -> tuple[Index, Repair]:
         return empty, _reread(empty, sorted(manifest["documents"]), f"{_docstore_name(manifest)} is damaged",
                               settings)
     missing = sorted(p for p, h in manifest["documents"].items() if h[:16] not in documents)
-    if store is not None and _whole(manifest, documents, chunks, store) and not missing:
+    if store is not None and chunks is not None and _whole(manifest, documents, chunks, store) and not missing:
         whole = Index(manifest, documents, chunks, store)  # keyword indexes rebuilt from the docstore
         if not structure_problems(whole):
             names = sorted(damaged) or ["the keyword index"]
@@ -107,8 +107,9 @@ def _stored(folder: Path, manifest: dict, damaged: set[str]) -> tuple[dict | Non
         chunks = None
     if documents is not None and not all(map(_hash_matches, documents.values())):
         return None, None
-    if MANIFEST_KEY not in manifest:
-        chunks = _sound(lambda: read_chunks(folder / CHUNKS, documents), CHUNKS in damaged or documents is None)
+    if MANIFEST_KEY not in manifest and documents is not None:
+        sound = documents
+        chunks = _sound(lambda: read_chunks(folder / CHUNKS, sound), CHUNKS in damaged)
     return documents, chunks
 
 

@@ -245,7 +245,7 @@ class DocumentOfPosition(Sequence[str]):
     def __init__(self, index: Index):
         self._index = index
 
-    def __getitem__(self, position):  # type: ignore[override]
+    def __getitem__(self, position):
         return self._index.docstore.doc_id_at(position)
 
     def __len__(self) -> int:

@@ -124,7 +124,7 @@ class VectorStore(ABC):
         if vectors.ndim != 2 or vectors.shape != (len(ids), self.dimension):
             raise ValueError(f"{len(ids)} ids need vectors of shape ({len(ids)}, {self.dimension}), "
                              f"got {vectors.shape}")
-        if len(np.unique(ids)) != len(ids):
+        if len(set(np.asarray(ids).tolist())) != len(ids):  # a set: np.unique costs ms even on a few ids
             raise ValueError("an id is given twice; every vector needs its own id")
 
 
