@@ -190,6 +190,8 @@ def main() -> None:
         out = io.StringIO()
         stats.stream = out
         stats.sort_stats("tottime").print_stats(args.top)
+        if os.environ.get("PIPELINE_CUMULATIVE"):  # the project's own functions by cumulative time
+            stats.sort_stats("cumulative").print_stats("/rag/", args.top)
         if os.environ.get("PIPELINE_CALLERS"):  # who calls the named hot spots, e.g. "unique_hash|fromiter"
             stats.print_callers(os.environ["PIPELINE_CALLERS"])
         print("\n" + out.getvalue().split("\n\n", 1)[-1].strip())

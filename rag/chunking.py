@@ -93,9 +93,10 @@ def _slice_units(text: str, pieces: list[tuple[int, int, int]], token_offsets: T
     # Offsets only where the count is unknown or the sentence must be cut at token boundaries.
     wanted = [k for k, n in enumerate(counts) if n is None or n > max_tokens]
     offsets = dict(zip(wanted, token_offsets([texts[k] for k in wanted]))) if wanted else {}
-    units = []
+    units: list[tuple[int, int, int]] = []
     for k, (start, end, least) in enumerate(pieces):
         n_tokens = len(offsets[k]) if k in offsets else counts[k]
+        assert n_tokens is not None  # every piece without a count is in `wanted`, so in `offsets`
         if n_tokens <= max_tokens:
             units.append((start, end, max(1, least, n_tokens)))
             continue

@@ -53,9 +53,10 @@ def write_part(path: Path, documents: Sequence[Document], chunks: Sequence[Chunk
         connection.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
             ((row, number_of[c.doc_id], c.position, c.start, c.end, c.n_tokens) for row, c in enumerate(chunks)))
-        arrays: dict[str, np.ndarray] = {"vids": np.fromiter((vector_id(c.chunk_id) for c in chunks), np.int64, len(chunks)),
-                  "numbers": np.fromiter((number_of[c.doc_id] for c in chunks), np.int32, len(chunks)),
-                  "marked": np.asarray(marked, np.uint8)}
+        arrays: dict[str, np.ndarray] = {
+            "vids": np.fromiter((vector_id(c.chunk_id) for c in chunks), np.int64, len(chunks)),
+            "numbers": np.fromiter((number_of[c.doc_id] for c in chunks), np.int32, len(chunks)),
+            "marked": np.asarray(marked, np.uint8)}
         connection.executemany("INSERT INTO arrays VALUES (?, ?)", ((k, v.tobytes()) for k, v in arrays.items()))
         connection.commit()
     finally:

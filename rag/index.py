@@ -21,7 +21,8 @@ from .documents import Document
 from .errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
 from .injection import find_instructions, overlaps
 from .integrity import CHECKSUMS, check_structure, read_manifest, seal, verify_files
-from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, chunk_texts, context_texts
+from .keyword import CONTEXT_B, CONTEXT_K1, CONTEXT_SETTINGS, KeywordIndex, keyword_postings
+from .postings import Postings
 from .storage import current_generation, write_generation
 from .stores import DEFAULT_STORE, VectorStore, store_class
 from .stores.fulltext import CHUNK_TERMS, CONTEXT_TERMS, StoreKeyword, row_terms
@@ -182,8 +183,8 @@ class Index:
         new = list(self.chunks[self._keyword_chunks:])  # whole documents: a context never crosses one
         titles = {c.doc_id: self.documents[c.doc_id].title for c in new}
         texts = {doc_id: self.documents[doc_id].text for doc_id in titles}
-        self._keyword = self._keyword.extended(chunk_texts(new, titles))
-        self._context_keyword = self._context_keyword.extended(context_texts(new, titles, texts))
+        self._keyword = self._keyword.extended(keyword_postings(new, titles, texts, context=False))
+        self._context_keyword = self._context_keyword.extended(keyword_postings(new, titles, texts, context=True))
         self._keyword_chunks = len(self.chunks)
 
     def _drop_from_keywords(self, positions: list[int]) -> None:
@@ -201,13 +202,15 @@ class Index:
         return not self._keywords_stale and self._keyword.incremental and self._context_keyword.incremental
 
     def _build_chunk_keyword(self) -> KeywordIndex:
-        titles = {doc_id: doc.title for doc_id, doc in self.documents.items()}
-        return KeywordIndex.build(chunk_texts(list(self.chunks), titles))
+        return KeywordIndex([], []).extended(self._all_postings(context=False))
 
     def _build_context_keyword(self) -> KeywordIndex:
+        return KeywordIndex([], [], CONTEXT_K1, CONTEXT_B).extended(self._all_postings(context=True))
+
+    def _all_postings(self, context: bool) -> Postings:
         titles = {doc_id: doc.title for doc_id, doc in self.documents.items()}
         texts = {doc_id: doc.text for doc_id, doc in self.documents.items()}
-        return KeywordIndex.build(context_texts(list(self.chunks), titles, texts), k1=CONTEXT_K1, b=CONTEXT_B)
+        return keyword_postings(list(self.chunks), titles, texts, context)
 
     @classmethod
     def empty(cls, settings: Settings, dimension: int) -> Index:

@@ -23,7 +23,7 @@ from .errors import REBUILD_HINT, IndexCorruptError
 from .keyword_legacy import load_bm25s
 from .keyword_parts import Part, merge_plan, part_meta
 from .keyword_search import Stats, top_chunks
-from .keyword_terms import STOPWORDS, postings_of, tokenize  # noqa: F401 (STOPWORDS: for callers)
+from .keyword_terms import STOPWORDS, postings_of, tokenize, window_postings  # noqa: F401 (STOPWORDS: for callers)
 from .postings import Postings
 from .storage import access_error
 from .terms import segment
@@ -84,27 +84,28 @@ class KeywordIndex:
         """The live chunks' term counts as one ``Postings`` (reads every part: for checks, not searches)."""
         return Postings.stacked([part.postings() for part in self._parts], self._keeps())
 
-    def extended(self, texts: list[str]) -> KeywordIndex:
+    def extended(self, texts: list[str] | Postings) -> KeywordIndex:
         """This index with ``texts`` added as the next chunks, in a new part; only they are tokenized.
         Needs ``incremental``. Example: ``KeywordIndex.build(["a b"]).extended(["c d"]).size == 2``"""
         assert self._legacy is None, "extended() needs an incremental index"
-        if not texts:
+        postings = texts if isinstance(texts, Postings) else postings_of(texts)  # counted already, or texts
+        if not postings.size:
             return self
-        part = Part.of(postings_of(texts))
+        part = Part.of(postings)
         return KeywordIndex(self._parts + [part], self._deleted + [np.zeros(0, np.int64)], self.k1, self.b)._merged()
 
     def without(self, positions: list[int]) -> KeywordIndex:
         """This index without the chunks at ``positions`` (the rest renumbered in order): tombstones, the
         parts left as they are. Needs ``incremental``. Example: ``KeywordIndex.build(["a", "b"]).without([0])``"""
         assert self._legacy is None, "without() needs an incremental index"
-        positions = np.unique(np.asarray(positions, np.int64))
-        if not len(positions):
+        wanted = np.unique(np.asarray(positions, np.int64))
+        if not len(wanted):
             return self
-        assert positions[0] >= 0 and positions[-1] < self.size, "a position lies outside the index"
+        assert wanted[0] >= 0 and wanted[-1] < self.size, "a position lies outside the index"
         view = self._current()
         # Live position p is row p + (the number of removed rows at or before it).
         gone = view.deleted - np.arange(len(view.deleted))
-        rows = positions + np.searchsorted(gone, positions, "right")
+        rows = wanted + np.searchsorted(gone, wanted, "right")
         which = np.searchsorted(view.bases, rows, "right") - 1
         deleted = [np.union1d(old, rows[which == i] - view.bases[i]) for i, old in enumerate(self._deleted)]
         return KeywordIndex(self._parts, deleted, self.k1, self.b)._merged()
@@ -295,12 +296,29 @@ def context_texts(chunks: Sequence[Chunk], titles: Mapping[str, str], texts: Map
                   neighbours: int = CONTEXT_NEIGHBOURS) -> list[str]:
     """What the context index sees for each chunk: its document title and the span from ``neighbours``
     chunks before it to as many after it, never crossing into another document."""
+    return [f"{titles[doc_id]}\n{texts[doc_id][start:end]}"
+            for doc_id, start, end, _ in context_windows(chunks, neighbours)]
+
+
+def context_windows(chunks: Sequence[Chunk], neighbours: int = CONTEXT_NEIGHBOURS) -> list[tuple[str, int, int, int]]:
+    """(doc_id, start, end, i) of each chunk i's context span (see ``context_texts``)."""
     at = {(c.doc_id, c.position): c for c in chunks}
     windows = []
-    for chunk in chunks:
+    for i, chunk in enumerate(chunks):
         first = next(at[(chunk.doc_id, p)] for p in range(chunk.position - neighbours, chunk.position + 1)
                      if (chunk.doc_id, p) in at)
         last = next(at[(chunk.doc_id, p)] for p in range(chunk.position + neighbours, chunk.position - 1, -1)
                     if (chunk.doc_id, p) in at)
-        windows.append(f"{titles[chunk.doc_id]}\n{texts[chunk.doc_id][first.start:last.end]}")
+        windows.append((chunk.doc_id, first.start, last.end, i))
     return windows
+
+
+def keyword_postings(chunks: Sequence[Chunk], titles: Mapping[str, str], texts: Mapping[str, str],
+                     context: bool) -> Postings:
+    """The term counts of ``chunk_texts`` (or, with ``context``, ``context_texts``) of ``chunks``, each
+    document's text tokenized once where its chunk spans allow (``window_postings``)."""
+    windows = context_windows(chunks) if context else [(c.doc_id, c.start, c.end, i) for i, c in enumerate(chunks)]
+    counted = window_postings(windows, texts, titles)
+    if counted is not None:
+        return counted
+    return postings_of(context_texts(chunks, titles, texts) if context else chunk_texts(chunks, titles))

@@ -171,8 +171,8 @@ class Part:
             return f"{self.name}.ptr.npy", "its term offsets are inconsistent"
         if self.term_count > 1 and np.any(self.prefixes[1:] < self.prefixes[:-1]):
             return f"{self.name}.terms.npy", "its terms are out of order"
-        if self._text_problem():
-            return f"{self.name}.text.npy", self._text_problem()
+        if text_problem := self._text_problem():
+            return f"{self.name}.text.npy", text_problem
         if self.size and np.asarray(self.lengths).min() < 0:
             return f"{self.name}.lengths.npy", "a chunk length is negative"
         if len(self.rows) <= _CHECKED and len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= self.size):

@@ -42,11 +42,12 @@ class Stats:
         total = sum(int(length.sum(dtype=np.int64)) - int(length[rows].sum(dtype=np.int64))
                     for length, rows in zip(lengths, removed))
         average = total / live if live else 1.0
-        dead = []
+        dead: list[np.ndarray | None] = []
         for length, rows in zip(lengths, removed):
-            dead.append(None if not len(rows) else np.zeros(len(length), bool))
-            if len(rows):
-                dead[-1][rows] = True
+            flags = None if not len(rows) else np.zeros(len(length), bool)
+            if flags is not None:
+                flags[rows] = True
+            dead.append(flags)
         norms = [_norm(length, average, k1, b).astype(np.float32) for length in lengths]
         return cls(live, average, k1, b, lengths, norms, dead)
 
@@ -65,7 +66,8 @@ def top_chunks(parts: list[Part], bases: list[int], removed: list[np.ndarray], t
     if not query.terms:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     order = sorted(query.terms, key=lambda t: -t.weight)
-    total, touched, done = np.zeros(bases[-1] + parts[-1].size, np.float32), [], 0
+    total, done = np.zeros(bases[-1] + parts[-1].size, np.float32), 0
+    touched: list[np.ndarray] = []
     for j, term in enumerate(order):  # the rarest terms in full, into every chunk's total
         # Skipping the rest would pay, and could happen: the best total so far may exceed what they add.
         if j and sum(t.entries for t in order[j:]) > 2 * done and _bound(order[:j]) > _bound(order[j:]):
@@ -78,8 +80,8 @@ def top_chunks(parts: list[Part], bases: list[int], removed: list[np.ndarray], t
         touched.append(held[before == 0])  # the chunks no rarer term holds (every score is above 0)
         total[held] = before + (scores if term.repeats == 1 else scores * np.float32(term.repeats))
         done += len(held)
-    touched = np.concatenate(touched)
-    return _exact_top(query, tokens, touched, total[touched], k)
+    rows = np.concatenate(touched)
+    return _exact_top(query, tokens, rows, total[rows], k)
 
 
 def _finish(query: _Query, tokens: list[str], left: list[_Term], rows: np.ndarray, total: np.ndarray, kth: float,
@@ -242,6 +244,7 @@ def _removed_in(rows: np.ndarray, removed: np.ndarray, dead: np.ndarray | None) 
     if len(removed) * 16 < len(rows):
         at = np.minimum(np.searchsorted(rows, removed), len(rows) - 1)
         return int(np.count_nonzero(np.asarray(rows[at]) == removed))
+    assert dead is not None  # Stats.of leaves it None only for a part with no removed rows
     return int(np.count_nonzero(dead[np.asarray(rows)]))
 
 

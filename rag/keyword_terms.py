@@ -6,6 +6,8 @@ Example: ``postings_of(["Gallium exports", "the exports"]).terms == ["export", "
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -81,3 +83,44 @@ def tokenize(texts: list[str], return_ids: bool = True):
 
     return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=stemmer(), token_pattern=TOKEN_PATTERN,
                           show_progress=False, return_ids=return_ids)
+
+
+def window_postings(windows: Sequence[tuple[str, int, int, int]], texts: Mapping[str, str],
+                    titles: Mapping[str, str]) -> Postings | None:
+    """``postings_of([f"{titles[d]}\\n{texts[d][start:end]}" for d, start, end, _ in windows])``, tokenizing
+    each document's text once: the text is cut at every window's start and end, each piece is tokenized,
+    and a window's counts are its title's plus its pieces'. Windows overlap (a chunk's context spans three
+    chunks, chunks share sentences), so this reads a document about once instead of four times. The last
+    field of each window is its chunk's number, unused here. None when a cut falls inside a word (a chunk
+    cut in an unbroken run of letters): then only tokenizing each window whole gives its terms.
+
+    Example: ``window_postings([("d", 0, 5, 0)], {"d": "Ports open."}, {"d": "T"}).lengths.tolist() == [2]``"""
+    from scipy import sparse
+
+    cuts: dict[str, list[int]] = {}
+    for doc_id, start, end, _ in windows:
+        cuts.setdefault(doc_id, []).extend((start, end))
+    pieces: list[str] = []
+    first_piece: dict[str, tuple[list[int], int]] = {}  # doc -> (its cuts, sorted; number of its first piece)
+    for doc_id, found in cuts.items():
+        text, points = texts[doc_id], sorted(set(found))
+        if any(0 < p < len(text) and not (text[p - 1].isspace() or text[p].isspace()) for p in points):
+            return None
+        first_piece[doc_id] = (points, len(pieces))
+        pieces.extend(text[a:b] for a, b in zip(points, points[1:]))
+    title_row = {doc_id: len(pieces) + i for i, doc_id in enumerate(cuts)}
+    counted = postings_of(pieces + [titles[doc_id] for doc_id in cuts])  # one vocabulary, terms sorted
+    rows, columns = [], []
+    for number, (doc_id, start, end, _) in enumerate(windows):
+        points, base = first_piece[doc_id]
+        first, last = base + bisect_left(points, start), base + bisect_left(points, end)
+        rows.extend([number] * (last - first + 1))
+        columns.extend([*range(first, last), title_row[doc_id]])
+    membership = sparse.csr_matrix((np.ones(len(rows), np.int32), (rows, columns)),
+                                   shape=(len(windows), len(pieces) + len(cuts)))
+    matrix = sparse.csc_matrix((counted.counts.astype(np.int32), counted.chunks, counted.indptr),
+                               shape=(len(pieces) + len(cuts), len(counted.terms)))
+    summed = sparse.csc_matrix(membership @ matrix)
+    summed.sort_indices()
+    lengths = membership @ counted.lengths.astype(np.int64)
+    return Postings.of_matrix(counted.terms, summed.indptr, summed.indices, summed.data, lengths)

@@ -24,7 +24,7 @@ from .errors import ConfigError
 
 PRECISIONS = ("fp32", "int8")
 # Bump when the export or quantization recipe changes: the cache key (and so the vectors) change with it.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 
 def cache_dir() -> Path:
@@ -197,20 +197,127 @@ def _export(folder: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
-def _quantize(source: Path, target: Path) -> None:
+def _quantize(source: Path, target: Path, tokenizer_json: Path) -> None:
     import logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from tokenizers import Tokenizer
 
     partial = target.with_name(target.name + ".partial")
+    smoothed = target.with_name(target.name + ".smoothed")
+    tokenizer = Tokenizer.from_file(str(tokenizer_json))
+    tokenizer.no_padding()  # the file may pad to a fixed length: padding would count as text here
+    tokenizer.no_truncation()  # the calibration texts are at most 150 tokens
+    smooth_matmul_inputs(source, smoothed, [e.ids for e in tokenizer.encode_batch(calibration_texts())])
     # Per-channel weights: per-tensor scales lose too much (mean cosine to fp32 0.94 vs 0.995 on SciFact);
     # MatMul only: a quantized word-embedding table costs short texts (queries) most.
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # silence a hint about pre-processing
     try:
-        quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+        quantize_dynamic(str(smoothed), str(partial), weight_type=QuantType.QInt8, per_channel=True,
                          op_types_to_quantize=["MatMul"])
     finally:
         root.setLevel(level)
+        smoothed.unlink(missing_ok=True)
     os.replace(partial, target)
+
+
+# Smoothing before int8 (SmoothQuant, Xiao et al. 2023). int8 gives a MatMul's input one scale per text, set by
+# its largest value; a few channels (after LayerNorm, after GELU) run far larger than the rest and leave the
+# others a handful of levels. Dividing input channel j by s_j and multiplying weight row j by s_j computes the
+# same function in fp32 but moves that range into the weights, which are quantized per output channel.
+# s_j = peak|x_j|^a / peak|W_j|^(1-a) with a = 0.7, peaks of x over the fixed sentences below (never a
+# benchmark's documents). int8 vs fp32 cosine on 1,000 SciFact non-test chunks: mean 0.9949 -> 0.9978, min
+# 0.9892 -> 0.9927 (a = 0.5: mean 0.987; a = 0.8: min 0.991), same tokens/s. Full SciFact test corpus, one
+# run: cosine mean 0.9978, min 0.9926 over 14,170 chunks; nDCG@10 int8 - fp32: hybrid +0.0047, dense +0.0001
+# (unsmoothed: hybrid -0.0053 on a 1,000-document subset).
+SMOOTHING_ALPHA = 0.7
+CALIBRATION_SENTENCES = (
+    "The committee approved the budget for next year after a long debate about schools and roads.",
+    "Patients who received the treatment showed a 35% reduction in symptoms compared with placebo (p < 0.01).",
+    "How do I reset my password if I no longer have access to the email address on my account?",
+    "Gallium and germanium exports fell sharply in March, according to customs data released on Friday.",
+    "The protein binds to the receptor and triggers a cascade of signals inside the cell.",
+    "She walked along the river at dawn, listening to the birds and the distant sound of traffic.",
+    "Install the package with pip, then run the command line tool with the --help flag to see the options.",
+    "Revenue for the third quarter was $4.2 billion, up 12 percent from a year earlier.",
+    "Mutations in the BRCA1 gene increase the lifetime risk of breast and ovarian cancer.",
+    "The court ruled that the contract was void because one party had not signed it.",
+    "Temperatures will reach 30 degrees on Tuesday, with thunderstorms likely in the evening.",
+    "Section 4.2 describes the sampling method; Table 3 lists the results for each site.",
+    "Children learn language by listening, imitating and playing with the sounds they hear.",
+    "The algorithm sorts the list in O(n log n) time and uses constant extra memory.",
+    "In 1969, two astronauts walked on the Moon while a third orbited above them.",
+    "Vitamin D deficiency is common in winter, especially among older adults and people with dark skin.",
+    "Please send the signed form back to us by 15 June so that we can process your application.",
+    "The new policy restricts the export of graphite, a key material for battery anodes.",
+    "Mice lacking the enzyme developed insulin resistance and gained weight on a high-fat diet.",
+    "What is the capital of Australia, and why was it chosen over Sydney and Melbourne?",
+    "The bridge was closed for repairs after inspectors found cracks in two of its steel supports.",
+    "Our results suggest that sleep deprivation impairs memory consolidation in healthy volunteers.",
+    "He said the agreement would lower tariffs on semiconductors and strengthen supply chains.",
+    "A randomized controlled trial of 1,200 participants found no effect on mortality.",
+)
+
+
+def calibration_texts() -> list[str]:
+    """The calibration sentences alone, then runs of six consecutive ones (chunk-sized texts)."""
+    n = len(CALIBRATION_SENTENCES)
+    runs = [" ".join(CALIBRATION_SENTENCES[(i + j) % n] for j in range(6)) for i in range(n)]
+    return list(CALIBRATION_SENTENCES) + runs
+
+
+def smooth_matmul_inputs(source: Path, target: Path, token_ids: list[list[int]]) -> None:
+    """Write ``source`` with each weight MatMul's input divided per channel by s and the weight's rows
+    multiplied by s (MatMuls sharing an input share one s): the same outputs, flatter int8 ranges.
+
+    Example: ``smooth_matmul_inputs(fp32_onnx, smoothed_onnx, [[101, 7592, 102]])``
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(source))
+    weights = {i.name: i for i in model.graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and node.input[1] in weights:
+            consumers.setdefault(node.input[0], []).append(node)
+    peaks = _channel_peaks(model, list(consumers), token_ids)
+    nodes, inserts = list(model.graph.node), []
+    for name, users in consumers.items():
+        arrays = [numpy_helper.to_array(weights[n.input[1]]) for n in users]
+        weight_peak = np.max([np.abs(a).max(1) for a in arrays], axis=0)
+        scale = (np.maximum(peaks[name], 1e-5) ** SMOOTHING_ALPHA
+                 / np.maximum(weight_peak, 1e-5) ** (1 - SMOOTHING_ALPHA))
+        scale = np.clip(scale, 1e-2, 1e2).astype(np.float32)
+        model.graph.initializer.append(numpy_helper.from_array(1 / scale, name + "/smoothing"))
+        inserts.append((min(nodes.index(n) for n in users),
+                        helper.make_node("Mul", [name, name + "/smoothing"], [name + "/smoothed"])))
+        for node, array in zip(users, arrays):
+            weights[node.input[1]].CopyFrom(numpy_helper.from_array(array * scale[:, None], node.input[1]))
+            node.input[0] = name + "/smoothed"
+    for position, mul in sorted(inserts, key=lambda pair: -pair[0]):  # before the first user: still in order
+        nodes.insert(position, mul)
+    model.graph.ClearField("node")
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(target))
+
+
+def _channel_peaks(model, names: list[str], token_ids: list[list[int]]) -> dict[str, np.ndarray]:
+    """Per channel, the largest |value| each tensor in ``names`` takes over the texts (one text per run)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    peaks: dict[str, np.ndarray] = {}
+    for ids in token_ids:
+        feed = {"input_ids": np.array([ids], dtype=np.int64), "attention_mask": np.ones((1, len(ids)), np.int64)}
+        for name, value in zip(names, session.run(names, feed)):
+            peak = np.abs(value).reshape(-1, value.shape[-1]).max(0)
+            peaks[name] = np.maximum(peaks[name], peak) if name in peaks else peak
+    return peaks

@@ -37,6 +37,15 @@ class Postings:
                    np.zeros(size, np.int32))
 
     @classmethod
+    def of_matrix(cls, terms: list[str], indptr: np.ndarray, chunks: np.ndarray, counts: np.ndarray,
+                  lengths: np.ndarray) -> Postings:
+        """From a terms x chunks count matrix in CSC form (each term's chunks ascending; terms sorted), its
+        empty terms dropped. Example: ``Postings.of_matrix(["a"], [0, 1], [0], [2], [2]).size == 1``"""
+        counts = np.asarray(counts)
+        return cls(list(terms), np.asarray(indptr, np.int64), np.asarray(chunks, np.int32),
+                   counts.astype(_count_type(counts)), np.asarray(lengths, np.int32))._without_unused_terms()
+
+    @classmethod
     def from_keys(cls, keys: np.ndarray, counts: np.ndarray, lengths: np.ndarray, terms: list[str]) -> Postings:
         """From one key per (term id, chunk) pair present, ``term id * len(lengths) + chunk``, each with its
         count. Example: ``Postings.from_keys(np.array([0, 3]), np.array([2, 1]), np.array([2, 1]), ["a", "b"])``"""
@@ -67,8 +76,9 @@ class Postings:
             df[col] += piece._live_df(keep)
         indptr = np.concatenate([[0], np.cumsum(df)])
         rows = np.empty(int(indptr[-1]), np.int32)
-        counts = np.empty(int(indptr[-1]), _count_type(*(p.counts for p in pieces)))
-        free, base, lengths = indptr[:-1].copy(), 0, []  # free: the next empty place of each term
+        counts: np.ndarray = np.empty(int(indptr[-1]), _count_type(*(p.counts for p in pieces)))
+        free, base = indptr[:-1].copy(), 0  # free: the next empty place of each term
+        parts: list[np.ndarray] = []  # each piece's kept chunk lengths
         for piece, col, keep in zip(pieces, columns, keeps):
             number = None if keep is None else (np.cumsum(keep) - 1 + base)
             for t0, t1 in piece._term_blocks():
@@ -79,9 +89,9 @@ class Postings:
                 place = free[col[term]] + (np.arange(len(term)) - first[term - t0])
                 rows[place], counts[place] = chunk, count
                 free[col[t0:t1]] += sizes
-            lengths.append(piece.lengths if keep is None else piece.lengths[keep])
+            parts.append(piece.lengths if keep is None else piece.lengths[keep])
             base += piece.size if keep is None else int(keep.sum())
-        lengths = np.concatenate(lengths).astype(np.int32) if lengths else np.zeros(0, np.int32)
+        lengths = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
         return cls(terms, indptr, rows, counts, lengths)._without_unused_terms()
 
     def _live_df(self, keep: np.ndarray | None) -> np.ndarray:

@@ -58,7 +58,9 @@ def _suspect_words(text: str) -> Iterator[re.Match]:
         start = found.start()
         while start > 0 and _RUN_CHAR.match(text[start - 1]):
             start -= 1
-        end = _RUN.match(text, found.start()).end()
+        run = _RUN.match(text, found.start())
+        assert run is not None  # _RUN ends in "*": it matches, if only the empty string
+        end = run.end()
         yield from _WORD.finditer(text, start, end)
 
 

@@ -159,3 +159,53 @@ def test_a_large_file_streams_in_bounded_memory():
 def test_the_assistant_and_the_answerer_share_one_encoder():
     settings = Settings()
     assert embedder_for(settings) is get_embedder(settings.embed_model, settings.embed_batch_size)
+
+
+def _toy_encoder(path: Path) -> None:
+    """A tiny ONNX encoder shaped like the exported one: ids -> embeddings (channel 0 a hundred times the
+    others, like a BERT outlier channel) -> two MatMuls sharing that input, one more after a Relu -> mean."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 8)).astype(np.float32)
+    table[:, 0] *= 100
+    weights = {"table": table, "w1": rng.normal(size=(8, 6)), "w2": rng.normal(size=(6, 4)),
+               "w3": rng.normal(size=(8, 4))}
+    nodes = [helper.make_node("Gather", ["table", "input_ids"], ["x"]),
+             helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("MatMul", ["r", "w2"], ["y2"]), helper.make_node("MatMul", ["x", "w3"], ["y3"]),
+             helper.make_node("Add", ["y2", "y3"], ["y"]),
+             helper.make_node("ReduceMean", ["y"], ["pooled"], axes=[1], keepdims=0)]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, [1, "T"]) for n in ("input_ids", "attention_mask")]
+    graph = helper.make_graph(
+        nodes, "toy", inputs,
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(np.asarray(a, np.float32), n) for n, a in weights.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+@pytest.mark.slow  # loads ONNX models (tiny ones: well under a second)
+def test_smoothing_keeps_the_fp32_outputs_and_brings_int8_closer(tmp_path):
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from rag.onnx_encoder import smooth_matmul_inputs
+
+    plain, smoothed = tmp_path / "plain.onnx", tmp_path / "smoothed.onnx"
+    _toy_encoder(plain)
+    smooth_matmul_inputs(plain, smoothed, [[1, 2, 3, 4, 5], [6, 7, 8]])
+    for source in (plain, smoothed):
+        quantize_dynamic(str(source), str(source.with_suffix(".int8")), weight_type=QuantType.QInt8,
+                         per_channel=True, op_types_to_quantize=["MatMul"])
+    ids = np.array([[9, 10, 11, 12, 13, 14, 15]], dtype=np.int64)
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+
+    def pooled(path):
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0][0]
+
+    reference = pooled(plain)
+    assert np.allclose(pooled(smoothed), reference, rtol=1e-4, atol=1e-3)
+    plain_error = np.abs(pooled(plain.with_suffix(".int8")) - reference).max()
+    smoothed_error = np.abs(pooled(smoothed.with_suffix(".int8")) - reference).max()
+    assert smoothed_error < plain_error / 2, (smoothed_error, plain_error)

@@ -70,11 +70,14 @@ def test_the_index_adds_only_new_chunks_and_saves_their_counts(tmp_path, monkeyp
     first, second = list(TEXTS)
     index.add_document(*_parts(first))
     assert index.keyword.size == 2
-    tokenized = []
-    monkeypatch.setattr("rag.keyword.postings_of", lambda texts: tokenized.append(len(texts)) or postings_of(texts))
+    tokenized: list[str] = []
+    monkeypatch.setattr("rag.keyword_terms.postings_of",
+                        lambda texts: tokenized.extend(texts) or postings_of(texts))
     index.add_document(*_parts(second))
     assert index.keyword.size == 4
-    assert tokenized == [2, 2], "only the new document's two chunks (and their contexts) are tokenized"
+    seen = " ".join(tokenized)
+    assert "runway" in seen and "harbour" not in seen, "only the new document is tokenized"
+    assert len(seen) < 3 * len(_parts(second)[0].text), "its text once for each index, not once per window"
     assert index.keyword.search("runway", 3)[0].tolist() == [3]
     index.remove_documents([first])
     titles = {d: doc.title for d, doc in index.documents.items()}

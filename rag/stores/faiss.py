@@ -101,8 +101,7 @@ class FaissStore(VectorStore):
             faiss.write_index(part.index, str(part.source))
             # Reopened memory-mapped: the process keeps no second copy of what it just wrote.
             part.index = read_part(part.source, part.kind, None, part.total)
-        entries = [{"file": p.name, "kind": p.kind, "count": p.total, "bytes": p.source.stat().st_size,
-                    "nprobe": p.nprobe, "removed": p.removed.tolist()} for p in self._parts]
+        entries = [_entry(p) for p in self._parts]
         listing = target / LISTING
         listing.unlink(missing_ok=True)  # never rewrite a file in place: it may be another folder's link
         listing.write_text(json.dumps({"format": _FORMAT, "dimension": self._dimension, "parts": entries}))
@@ -118,18 +117,26 @@ class FaissStore(VectorStore):
         if stored:
             raise ValueError(f"{len(stored)} id(s) already stored (first: {stored[0]}); remove them first")
         if len(ids):
+            import faiss
+
+            # One document's few vectors: OpenMP's hand-off to a second (busy) core costs more than encoding
+            # them (an ingest of 13k chunks spent 1.8 s here with two threads).
+            faiss.omp_set_num_threads(1 if len(ids) < 4096 else _CPU_THREADS)
             self._fresh.index.add_with_ids(np.ascontiguousarray(vectors), ids)
             self._fresh.changed()
+            self._fresh_ids().update(ids.tolist())
 
     def remove(self, ids: np.ndarray) -> int:
         ids = np.unique(np.asarray(ids, dtype=np.int64))
         if not len(ids):
             return 0
         removed = 0
-        here = ids[self._fresh.positions(ids) >= 0]
+        fresh = self._fresh_ids()
+        here = ids[np.fromiter((i in fresh for i in ids.tolist()), bool, len(ids))]
         if len(here):  # not saved yet: simply dropped
             removed += int(self._fresh.index.remove_ids(here))
             self._fresh.changed()
+            fresh.difference_update(here.tolist())
         for part in self._parts:
             hit = ids[part.positions(ids) >= 0]
             if len(hit):
@@ -193,9 +200,18 @@ class FaissStore(VectorStore):
     def _stored(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` are stored (and not removed) in any part."""
         stored = np.zeros(len(ids), bool)
-        for part in self._all():
+        for part in self._parts:
             stored |= part.positions(ids) >= 0
-        return stored
+        fresh = self._fresh_ids()
+        return stored | np.fromiter((i in fresh for i in ids.tolist()), bool, len(ids))
+
+    def _fresh_ids(self) -> set[int]:
+        """The ids of the unsaved part, kept as a set: an ingest adds one document at a time, and listing
+        and sorting the part's ids on each add would make a bulk ingest quadratic."""
+        if getattr(self, "_fresh_set_of", None) is not self._fresh:
+            self._fresh_set: set[int] = set(self._fresh.stored_ids().tolist())
+            self._fresh_set_of = self._fresh
+        return self._fresh_set
 
     def _merged(self, parts: list[Part]) -> Part:
         def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -240,8 +256,16 @@ def _smallest_group(parts: list[Part], limit: int) -> list[Part]:
     return sorted(parts, key=lambda p: p.live)[:len(parts) - limit + 1]
 
 
+def _entry(part: Part) -> dict:
+    """The listing's record of a part that save() has written or linked into place."""
+    assert part.source is not None  # save() gives every part its file before listing them
+    return {"file": part.name, "kind": part.kind, "count": part.total, "bytes": part.source.stat().st_size,
+            "nprobe": part.nprobe, "removed": part.removed.tolist()}
+
+
 def _place(part: Part, target: Path) -> bool:
     """Hard-link a saved part's file into ``target``; False when that file no longer exists."""
+    assert part.name is not None  # save() places only parts that were saved before
     source, destination = _located(part.source), target / part.name
     if source is None:
         return False

@@ -10,11 +10,15 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import REBUILD_HINT, IndexCorruptError
 from ..storage import access_error
+
+if TYPE_CHECKING:
+    import faiss
 
 FLAT, IVF = "flat", "ivf"
 BLOCK = 65536  # vectors decoded at a time when merging: bounded memory whatever the part's size
@@ -97,9 +101,10 @@ class Part:
         """(scores, ids) of this part's best ``k`` live vectors per query; removed ids come back as -1."""
         import faiss
 
-        tombstones, keep = len(self.removed), []
+        tombstones = len(self.removed)
+        keep: list[faiss.IDSelector] = []
         params = faiss.SearchParametersIVF() if self.kind == IVF else faiss.SearchParameters()
-        if self.kind == IVF:
+        if isinstance(params, faiss.SearchParametersIVF):  # self.kind == IVF
             params.nprobe = self.index.nlist if k > EXHAUSTIVE_K else min(self.nprobe or 1, self.index.nlist)
         fetch = k + tombstones if tombstones <= OVERFETCH_LIMIT else k
         if tombstones > OVERFETCH_LIMIT:  # many removed: skip them during the scan rather than fetch past them
@@ -120,11 +125,12 @@ class Part:
         if self.kind == FLAT:
             return faiss_inner(self.index).reconstruct_batch(positions)
         self.stored_ids()  # lists the rows' (list number, offset) too
+        assert self._where is not None  # stored_ids() of an ivf part sets it
         lists, offsets = self._where[0][positions], self._where[1][positions]
         out = np.empty((len(positions), self.index.d), np.float32)
         plain = _float16_codes(self.index)
         order = np.argsort(lists, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(lists[order]) != 0]) if len(order) else []
+        starts = np.flatnonzero(np.r_[True, np.diff(lists[order]) != 0]) if len(order) else np.zeros(0, np.int64)
         for rows in np.split(order, starts[1:]) if len(order) else []:
             number = int(lists[rows[0]])
             if plain:  # float16 codes of the vectors themselves: read the list's rows directly
@@ -208,7 +214,7 @@ def build_part(dimension: int, blocks: Blocks, count: int, ivf_threshold: int) -
     index = faiss.IndexIVFScalarQuantizer(quantizer, dimension, nlist, faiss.ScalarQuantizer.QT_fp16,
                                           faiss.METRIC_INNER_PRODUCT, False)  # False: no residuals
     index.own_fields = True  # the index frees its quantizer, not Python
-    quantizer.this.disown()
+    quantizer.this.disown()  # type: ignore[attr-defined]  # SWIG's pointer owner, absent from faiss's stubs
     index.cp.niter = 12  # k-means beyond ~10 iterations moves recall by <0.5% here, and costs seconds
     sample = _sample(blocks, count, min(count, 40 * nlist))
     index.train(sample)
@@ -261,7 +267,7 @@ def _probe(nprobe: int):
     return params
 
 
-def read_part(path: Path, kind: str, size: int | None, count: int | None) -> object:
+def read_part(path: Path, kind: str | None, size: int | None, count: int | None) -> faiss.Index:
     """The FAISS index in ``path``, memory-mapped for a part of ``kind`` (opening reads next to nothing;
     pages load as searched), read whole for a file from before parts (``kind`` None); IndexCorruptError
     naming the file when it is missing, truncated or not what the listing records."""

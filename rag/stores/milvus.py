@@ -14,60 +14,23 @@ Example: ``store = MilvusStore.create(384, uri="http://127.0.0.1:19530", alias="
 from __future__ import annotations
 
 import json
-import logging
 import re
-import threading
 import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import REBUILD_HINT, ConfigError, IndexAccessError, IndexCorruptError, IndexMismatchError
+from ..errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
 from .base import VectorStore, register
+from .milvus_client import _alias_target, _point_alias, client
+from .fulltext import FIELDS
+from .milvus_keyword import add_keyword_fields, search_field, search_staged
 
 LITE_DB = "milvus.db"  # the default Milvus Lite database, inside the index folder
 _BATCH = 2000  # rows per insert: ~5 MB of vectors and text, far below gRPC's message limit
 _MAX_TEXT_BYTES = 65535  # Milvus's longest VARCHAR
 _EMPTY_SCORE = float(np.finfo(np.float32).min)  # what FAISS gives a slot without a hit
-_clients: dict[str, object] = {}
-_clients_lock = threading.Lock()
-
-
-def client(uri: str):
-    """One client per URI in this process (connecting takes ~0.7 s; a Milvus Lite file takes one process).
-
-    Example: ``client("http://127.0.0.1:19530").list_collections()``
-    """
-    with _clients_lock:
-        if uri not in _clients:
-            _clients[uri] = _connect(uri)
-        return _clients[uri]
-
-
-def _connect(uri: str):
-    try:
-        from pymilvus import MilvusClient
-    except ImportError as exc:
-        raise ConfigError("RAG_VECTOR_STORE=milvus needs pymilvus and milvus-lite: "
-                          "pip install -e '.[milvus]'.") from exc
-    local = "://" not in uri
-    quiet = logging.getLogger("milvus_lite.server_manager")
-    level = quiet.level
-    if local:  # it logs a traceback for a database another process holds; the error below says it in a line
-        quiet.setLevel(logging.CRITICAL)
-    try:
-        return MilvusClient(uri)
-    except Exception as exc:  # pymilvus raises MilvusException or grpc errors with long texts
-        if local:
-            raise IndexAccessError(
-                f"Cannot open the Milvus Lite database {uri}: another process has it open (Milvus Lite serves "
-                "one process at a time). Close that process, or run a Milvus server for all of them and set "
-                "RAG_MILVUS_URI.") from exc
-        raise IndexAccessError(f"Cannot reach Milvus at {uri} ({str(exc).splitlines()[0][:200]}). "
-                               "Start it, or set RAG_MILVUS_URI to one that runs.") from exc
-    finally:
-        quiet.setLevel(level)
 
 
 def alias_for(index_dir: Path) -> str:
@@ -91,8 +54,9 @@ class MilvusStore(VectorStore):
 
     def __init__(self, dimension: int, uri: str | None = None, collection: str | None = None,
                  alias: str | None = None, commit: int = 0, tombstones: set[int] | None = None,
-                 count: int | None = None) -> None:
+                 count: int | None = None, keyword: bool = True) -> None:
         self._dimension = dimension
+        self._keyword = keyword  # the collection has the keyword fields (one made before them has not)
         self._uri, self._collection, self._alias = uri, collection, alias
         self._commit = commit  # rows with gen <= commit, less the tombstones, are the saved state
         self._tombstones = tombstones or set()  # ids whose rows older than the current view are removed
@@ -138,7 +102,7 @@ class MilvusStore(VectorStore):
                     f"--index {folder.parent} --rebuild`.")
             uri = uri or recorded
             store = cls(int(saved["dimension"]), uri, saved["collection"], saved["alias"], int(saved["commit"]),
-                        {int(i) for i in saved["tombstones"]}, int(saved["count"]))
+                        {int(i) for i in saved["tombstones"]}, int(saved["count"]), bool(saved.get("keyword")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexCorruptError(f"The Milvus record {path} is missing or damaged ({exc}). {REBUILD_HINT}") from exc
         milvus = client(uri)
@@ -158,7 +122,8 @@ class MilvusStore(VectorStore):
         uri = LITE_DB if self._uri == str(folder.parent / LITE_DB) else self._uri
         (folder / self.FILE).write_text(json.dumps({
             "uri": uri, "collection": self._collection, "alias": self._alias, "dimension": self._dimension,
-            "commit": self._commit, "tombstones": sorted(self._tombstones), "count": self.count()}))
+            "commit": self._commit, "tombstones": sorted(self._tombstones), "count": self.count(),
+            "keyword": self._keyword}))
         _point_alias(milvus, self._alias, self._collection)
 
     def location(self) -> dict:
@@ -167,6 +132,24 @@ class MilvusStore(VectorStore):
     @property
     def dimension(self) -> int:
         return self._dimension
+
+    @property
+    def keyword_fields(self) -> tuple[str, ...]:
+        """The keyword fields ``keyword_search`` searches (rows are added with their terms); () for a
+        collection made before they existed, whose index keeps its keyword indexes in local files."""
+        return tuple(FIELDS) if self._keyword else ()
+
+    def keyword_search(self, field: str, terms: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), best first, of the top-k visible rows by BM25 of ``terms`` (space-separated, as
+        rag/stores/fulltext.py analyzes them) in ``field``; only rows sharing a term are hits.
+
+        Example: ``store.keyword_search("chunk_terms", "gallium export", 10)``
+        """
+        assert field in self.keyword_fields, f"{self._collection} has no keyword field {field}"
+        if self._collection is None:
+            staged = list(self._staged.items())
+            return search_staged([c.get(field, "") for _, (_, c) in staged], [i for i, _ in staged], field, terms, k)
+        return search_field(self._client(), self._collection, field, terms, k, self._visible())
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self.add_chunks(ids, vectors, [{} for _ in range(len(ids))])
@@ -182,7 +165,7 @@ class MilvusStore(VectorStore):
             self._staged.update({int(i): (v, c) for i, v, c in zip(ids, vectors, chunks)})
             return
         self._begin_write()
-        rows = [_row(int(i), v, c, self._view()) for i, v, c in zip(ids, vectors, chunks)]
+        rows = [_row(int(i), v, c, self._view(), self.keyword_fields) for i, v, c in zip(ids, vectors, chunks)]
         count = self.count()
         for start in range(0, len(rows), _BATCH):
             self._insert_rows(rows[start:start + _BATCH])
@@ -272,6 +255,8 @@ class MilvusStore(VectorStore):
         schema.add_field("text", DataType.VARCHAR, max_length=_MAX_TEXT_BYTES)
         index = milvus.prepare_index_params()
         index.add_index("vector", index_type="FLAT", metric_type="IP")  # exact, as FAISS searches here
+        if self._keyword:
+            add_keyword_fields(schema, index)
         milvus.create_collection(self._collection, schema=schema)
         # Not waited for: pymilvus polls every 0.5 s, and an index on an empty collection is ready at once.
         milvus.create_index(self._collection, index, sync=False)
@@ -325,25 +310,8 @@ class MilvusStore(VectorStore):
         return np.take_along_axis(scores, order, axis=1), ids[order]
 
 
-def _row(vid: int, vector: np.ndarray, chunk: dict, gen: int) -> dict:
+def _row(vid: int, vector: np.ndarray, chunk: dict, gen: int, keyword_fields: tuple[str, ...]) -> dict:
     text = chunk.get("text", "").encode("utf-8")[:_MAX_TEXT_BYTES].decode("utf-8", "ignore")
     return {"vid": vid, "gen": gen, "vector": vector.tolist(), "doc_id": chunk.get("doc_id", ""), "text": text,
-            "span_start": int(chunk.get("start", -1)), "span_end": int(chunk.get("end", -1))}
-
-
-def _alias_target(milvus, alias: str) -> str | None:
-    """The collection ``alias`` names; None when there is no such alias yet."""
-    if alias not in milvus.list_aliases().get("aliases", []):
-        return None
-    return milvus.describe_alias(alias)["collection_name"]
-
-
-def _point_alias(milvus, alias: str | None, collection: str | None) -> None:
-    """Point ``alias`` at ``collection`` (the live one), creating the alias the first time."""
-    if alias is None or collection is None:
-        return
-    target = _alias_target(milvus, alias)
-    if target is None:
-        milvus.create_alias(collection, alias)
-    elif target != collection:
-        milvus.alter_alias(collection, alias)
+            "span_start": int(chunk.get("start", -1)), "span_end": int(chunk.get("end", -1)),
+            **{field: chunk.get(field, "") for field in keyword_fields}}

@@ -144,6 +144,7 @@ def test_a_writer_killed_mid_ingest_leaves_the_last_commit(tmp_path, server_uri,
     assert [c.chunk_id for c in reopened.index.chunks] == [c.chunk_id for c in before.chunks]
     assert "Shizuoka" in reopened.retrieve("Where is green tea grown?", k=1)[0].text
     assert not any("Assam" in c.text for c in reopened.retrieve("Where is black tea grown?", k=10))
+    assert not any(k.search("Assam", 10)[0].size for k in (reopened.index.keyword, reopened.index.context_keyword))
     report, after = ingest([corpus], index_dir, settings)  # the next writer finishes the job and tidies up
     assert report.updated and "Assam" in " ".join(c.text for c in after.chunks)
     assert len(_rows(index_dir)) == len(after.chunks) + report.chunks_removed, "dead writer's rows deleted"
