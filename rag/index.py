@@ -5,7 +5,7 @@ Example: ``index = Index.load(Path("indexes/default"), settings); index.stats()`
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -16,6 +16,7 @@ import numpy as np
 from .chunking import SPLITTER_VERSION, Chunk, vector_id
 from .config import Settings
 from .docstore import MANIFEST_KEY, Docstore
+from .index_views import ChunksView, DocumentsView, PathsByDocument, VectorPositions
 from .docstore_v1 import CHUNKS, DOCUMENTS, check_count, read_chunks, read_documents
 from .documents import Document
 from .errors import REBUILD_HINT, IndexCorruptError, IndexMismatchError
@@ -218,6 +219,7 @@ class Index:
             "format_version": FORMAT_VERSION,
             "embed_model": settings.embed_model,
             "embed_precision": embed_precision(settings),
+            "embed_recipe": int8_recipe() if embed_precision(settings) == "int8" else None,
             "dimension": dimension,
             "chunker": chunker_settings(settings),
             "context_keyword": CONTEXT_SETTINGS,
@@ -357,10 +359,23 @@ def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> Non
         raise IndexMismatchError(
             f"The index at {index_dir} holds {built} vectors, but RAG_EMBED_PRECISION is {wanted!r}. "
             f"Set RAG_EMBED_PRECISION={built}, or: {fix}")
+    if built == "int8" and manifest.get("embed_recipe") != int8_recipe():  # another quantization: other vectors
+        raise IndexMismatchError(
+            f"The index at {index_dir} holds int8 vectors from another int8 encoder recipe "
+            f"({manifest.get('embed_recipe') or 'an earlier one'}; this version makes recipe {int8_recipe()}), "
+            f"so its vectors and the questions' would not match. Set RAG_EMBED_PRECISION=fp32 for a new index, "
+            f"or: {fix}")
     if store_name(manifest) != settings.vector_store:
         raise IndexMismatchError(
             f"The index at {index_dir} keeps its vectors in the store {store_name(manifest)!r}, but "
             f"RAG_VECTOR_STORE is {settings.vector_store!r}. Set it back, or: {fix}")
+
+
+def int8_recipe() -> int:
+    """The version of the int8 encoder's quantization recipe (recorded in an int8 index's manifest)."""
+    from .onnx_encoder import RECIPE_VERSION
+
+    return RECIPE_VERSION
 
 
 def embed_precision(settings: Settings) -> str:
@@ -387,97 +402,3 @@ def _check_addition(index: Index, doc: Document, chunks: list[Chunk], vectors: n
     if len(vectors) != len(chunks):
         raise ValueError(f"Document {doc.doc_id} has {len(chunks)} chunks but {len(vectors)} vectors; "
                          "give one vector per chunk.")
-
-
-class ChunksView(Sequence[Chunk]):
-    """The docstore's chunks as a read-only sequence; each is read when asked for (slices in batches)."""
-
-    def __init__(self, docstore: Docstore):
-        self._docstore = docstore
-
-    def __len__(self) -> int:
-        return self._docstore.chunk_count
-
-    def __getitem__(self, item):
-        if isinstance(item, slice):
-            start, stop, step = item.indices(len(self))
-            if step == 1:
-                return list(self._docstore.iter_chunks(start, stop))
-            return self._docstore.chunks_at(range(start, stop, step))
-        position = item + len(self) if item < 0 else item
-        return self._docstore.chunk(position)
-
-    def __iter__(self) -> Iterator[Chunk]:
-        return self._docstore.iter_chunks()
-
-
-class DocumentsView(Mapping[str, Document]):
-    """The docstore's documents by id, read when asked for (a few hundred kept decoded)."""
-
-    def __init__(self, docstore: Docstore):
-        self._docstore = docstore
-
-    def __getitem__(self, doc_id: str) -> Document:
-        doc = self._docstore.document(doc_id)
-        if doc is None:
-            raise KeyError(doc_id)
-        return doc
-
-    def __contains__(self, doc_id: object) -> bool:
-        return isinstance(doc_id, str) and self._docstore.document(doc_id) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return self._docstore.doc_ids()
-
-    def __len__(self) -> int:
-        return self._docstore.document_count
-
-
-class VectorPositions(Mapping[int, int]):
-    """Vector id -> chunk position, looked up in one sorted array (no dict of a million entries)."""
-
-    def __init__(self, docstore: Docstore):
-        self._docstore = docstore
-
-    def __getitem__(self, vid: int) -> int:
-        position = int(self._docstore.position_of_vids(np.array([vid], np.int64))[0])
-        if position < 0:
-            raise KeyError(vid)
-        return position
-
-    def __contains__(self, vid: object) -> bool:
-        return isinstance(vid, (int, np.integer)) and self._docstore.position_of_vids(
-            np.array([vid], np.int64))[0] >= 0
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._docstore.vector_ids().tolist())
-
-    def __len__(self) -> int:
-        return self._docstore.chunk_count
-
-
-class PathsByDocument:
-    """Document id -> its indexed paths, sorted, from the manifest's path list (recomputed after a change).
-
-    Example: ``PathsByDocument({"documents": {"/a.txt": "ab12..."}})("ab12...")[:1] == ["/a.txt"]``"""
-
-    def __init__(self, manifest: dict):
-        self._manifest = manifest
-        self._by_doc: dict[str, list[str]] | None = None
-
-    def __call__(self, doc_id: str) -> list[str]:
-        if self._by_doc is None:
-            by_doc: dict[str, list[str]] = {}
-            for path, content_hash in sorted(self._manifest["documents"].items()):
-                by_doc.setdefault(content_hash[:16], []).append(path)
-            self._by_doc = by_doc
-        return list(self._by_doc.get(doc_id, []))
-
-    def add(self, paths: list[str], content_hash: str) -> None:
-        """Record ``paths`` as holding ``content_hash`` (also in the manifest's list, which the caller updates)."""
-        if self._by_doc is not None:
-            held = self._by_doc.setdefault(content_hash[:16], [])
-            held[:] = sorted({*held, *paths})
-
-    def forget(self) -> None:
-        self._by_doc = None

@@ -19,7 +19,8 @@ from .errors import IndexCorruptError, RagError
 from .chunking import Chunk
 from .docstore import DOCSTORE_DIR, MANIFEST_KEY, Docstore
 from .docstore_v1 import CHUNKS, DOCUMENTS, read_chunks, read_documents
-from .index import Index, PathsByDocument, check_compatible, store_name
+from .index import Index, check_compatible, store_name
+from .index_views import PathsByDocument
 from .integrity import CHECKSUMS, damaged_files, read_manifest, structure_problems
 from .storage import current_generation
 from .stores import VectorStore, store_class

@@ -3,6 +3,7 @@ manifest and enforced, token counting without torch, streaming ingestion with pr
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import tracemalloc
@@ -16,14 +17,15 @@ from rag.config import BUNDLED_MODEL
 from rag.embedding import Embedder, embedder_for, get_embedder, resolve_model_path
 from rag.errors import IndexMismatchError
 from rag.fast_encoder import NumpyEncoder
-from rag.index import Index
+from rag.index import Index, int8_recipe
 from rag.documents import Document
 from rag.ingest import IngestProgress, ingest
 from rag.streaming import embed_documents
 from rag.onnx_encoder import WordPieceTokenizer
+from rag.storage import current_generation
 from rag.text import split_sentences
 
-from conftest import ROOT, SEED_FILE
+from conftest import ROOT, SEED_FILE, write_unsealed_manifest
 
 
 def _seed_sentences(limit: int = 60) -> list[str]:
@@ -92,6 +94,13 @@ def test_manifest_records_precision_and_other_precision_is_refused(tmp_path):
         Assistant.open(index_dir, Settings(index=index_dir, embed_precision="fp32"))
     with pytest.raises(IndexMismatchError, match="RAG_EMBED_PRECISION"):  # nor may fp32 vectors be added
         ingest([folder], index_dir, Settings(index=index_dir, embed_precision="fp32"))
+    # An int8 index from another quantization recipe: its vectors differ from the questions' now.
+    folder_now = current_generation(index_dir)
+    manifest = json.loads((folder_now / "manifest.json").read_text())
+    assert manifest["embed_recipe"] == int8_recipe()
+    write_unsealed_manifest(folder_now, {**manifest, "embed_recipe": int8_recipe() - 1})
+    with pytest.raises(IndexMismatchError, match="another int8 encoder recipe"):
+        Index.load(index_dir, Settings(index=index_dir, embed_precision="int8"))
 
 
 class _HashEncoder(Embedder):

@@ -19,6 +19,7 @@ from rag.storage import current_generation
 from rag.stores.fulltext import CHUNK_TERMS, CONTEXT_TERMS, StoreKeyword, analyzed
 from rag.stores.milvus import MilvusStore, client
 from rag.stores.milvus_keyword import has_keyword_fields
+from rag.stores.move import move_index
 
 from conftest import SEEDS
 from conformance import DIMENSION, unit_vectors
@@ -96,7 +97,7 @@ def test_an_ingest_keeps_the_terms_of_changed_and_removed_files_out(tmp_path):
 @pytest.mark.slow
 def test_a_collection_without_keyword_fields_keeps_local_keyword_indexes(tmp_path, monkeypatch):
     """An index whose collection was made before the keyword fields: ingests and searches go on with the
-    local keyword files; `rag ingest --rebuild` (or `rag move-store`) moves them into Milvus."""
+    local keyword files; `rag move-store` (or `rag ingest --rebuild`) moves them into Milvus."""
     configured = MilvusStore.configured.__func__
 
     def without_fields(cls, settings, dimension):
@@ -117,6 +118,6 @@ def test_a_collection_without_keyword_fields_keeps_local_keyword_indexes(tmp_pat
     assert KEYWORDS_IN_STORE not in index.manifest and not isinstance(index.keyword, StoreKeyword)
     reopened = Assistant.open(index_dir, _settings(index_dir))
     assert "Assam" in reopened.retrieve("Where is black tea grown?", k=1)[0].text
-    _, rebuilt = ingest([corpus], index_dir, _settings(index_dir), rebuild=True)
-    assert isinstance(rebuilt.keyword, StoreKeyword)
-    assert not (current_generation(index_dir) / KEYWORD_DIR).exists()
+    moved, _ = move_index(index_dir, _settings(index_dir))  # `rag move-store`: into a collection with the fields
+    assert isinstance(moved.keyword, StoreKeyword) and not (current_generation(index_dir) / KEYWORD_DIR).exists()
+    assert "Assam" in Assistant.open(index_dir, _settings(index_dir)).retrieve("Where is black tea grown?", k=1)[0].text
