@@ -1,6 +1,6 @@
 """Scale: what an index of N chunks costs on disk, to open, to search and to grow by one file.
 
-For each size, builds the synthetic index of bench/query_bench.py (Zipf prose, random unit vectors), then
+For each size, builds the synthetic index of bench/query_bench.py (Zipf prose, topic-clustered unit vectors), then
 measures in fresh processes (as a user meets it): opening the index (wall time and RSS after it), a first
 `rag ask` (open, embed, retrieve, answer) and a `rag ingest` of one new small file through the real CLI,
 each with its wall time and peak RSS; then retrieve p50/p95 in one process, and the index's size on disk.
