@@ -24,11 +24,14 @@ from .storage import access_error
 
 _SCHEMA = """
 CREATE TABLE documents (number INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
-                        date TEXT, text TEXT NOT NULL, meta TEXT NOT NULL);
+                        date TEXT, size INTEGER NOT NULL, text TEXT NOT NULL, meta TEXT NOT NULL);
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, number INTEGER NOT NULL, position INTEGER NOT NULL,
                      start INTEGER NOT NULL, end INTEGER NOT NULL, n_tokens INTEGER NOT NULL);
 CREATE TABLE arrays (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
+# Built after the rows: listings of every document (ids, filters, the library) read this index, never the
+# pages that hold the documents' text.
+_SUMMARY_INDEX = "CREATE INDEX summaries ON documents (doc_id, title, date, size);"
 # The document fields kept in ``meta`` (the others have columns; paths live in the manifest).
 _META_FIELDS = ("content_hash", "size", "url", "pages", "instructions")
 
@@ -47,8 +50,8 @@ def write_part(path: Path, documents: Sequence[Document], chunks: Sequence[Chunk
     try:
         connection.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
         connection.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-            ((n, d.doc_id, d.title, d.date, d.text, json.dumps({f: getattr(d, f) for f in _META_FIELDS}))
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((n, d.doc_id, d.title, d.date, d.size, d.text, json.dumps({f: getattr(d, f) for f in _META_FIELDS}))
              for n, d in enumerate(documents)))
         connection.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
@@ -58,6 +61,7 @@ def write_part(path: Path, documents: Sequence[Document], chunks: Sequence[Chunk
             "numbers": np.fromiter((number_of[c.doc_id] for c in chunks), np.int32, len(chunks)),
             "marked": np.asarray(marked, np.uint8)}
         connection.executemany("INSERT INTO arrays VALUES (?, ?)", ((k, v.tobytes()) for k, v in arrays.items()))
+        connection.execute(_SUMMARY_INDEX)
         connection.commit()
     finally:
         connection.close()
@@ -95,7 +99,8 @@ class DocPart:
             connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
                                          check_same_thread=False)
             documents = connection.execute("SELECT count(*) FROM documents").fetchone()[0]
-            chunks = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            # Rows are 0..n-1: the last one's number (one b-tree descent), not a count of every row.
+            chunks = connection.execute("SELECT coalesce(max(row) + 1, 0) FROM chunks").fetchone()[0]
             blobs = dict(connection.execute("SELECT name, data FROM arrays").fetchall())
             arrays: dict[str, np.ndarray] = {"vids": np.frombuffer(blobs["vids"], np.int64),
                       "numbers": np.frombuffer(blobs["numbers"], np.int32),
@@ -146,11 +151,12 @@ class DocPart:
 
     def doc_ids(self) -> list[str]:
         """Every document id here, by number."""
-        return [row[0] for row in self._query("SELECT doc_id FROM documents ORDER BY number")]
+        return [doc_id for _, doc_id, *_ in self.summaries()]
 
-    def document_dates(self) -> list[tuple[int, str, str | None]]:
-        """(number, doc_id, date) of every document, without their text (filters read only these)."""
-        return self._query("SELECT number, doc_id, date FROM documents ORDER BY number")
+    def summaries(self) -> list[tuple[int, str, str, str | None, int]]:
+        """(number, doc_id, title, date, size) of every document, by number, read from the summary index
+        (the documents' text is not read)."""
+        return sorted(self._query("SELECT number, doc_id, title, date, size FROM documents INDEXED BY summaries"))
 
     def chunk_rows(self, rows: Sequence[int]) -> dict[int, tuple[int, int, int, int, int]]:
         """``{row: (number, position, start, end, n_tokens)}`` for the chunk ``rows`` asked for."""

@@ -14,6 +14,7 @@ Example: ``store = Docstore.open(folder, manifest, paths_of); store.chunk(0).tex
 """
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections import Counter, OrderedDict
@@ -32,6 +33,7 @@ from .storage import link_or_copy
 DOCSTORE_DIR = "docstore"
 MANIFEST_KEY = "docstore"  # {"parts": [{"file", "documents", "chunks"}], "deleted": {file: [doc_id, ...]}}
 MAX_PARTS = 8
+_PART_FILE = re.compile(rf"{DOCSTORE_DIR}/part-[0-9a-f]{{16}}\.sqlite")  # what ``_write`` names a part
 _CACHED_DOCUMENTS = 256  # documents kept decoded: a question's passages come from a handful of them
 
 class PathsOf(Protocol):
@@ -76,6 +78,11 @@ class Docstore:
         """The docstore a generation's manifest lists; IndexCorruptError names a missing or damaged part."""
         listing = manifest.get(MANIFEST_KEY) or {}
         parts = []
+        files = [entry.get("file") for entry in listing.get("parts", [])]
+        bad = next((f for f in files if not isinstance(f, str) or not _PART_FILE.fullmatch(f)), None)
+        if bad is not None or len(set(files)) != len(files):
+            raise IndexCorruptError(f"The manifest of {folder} lists a docstore part wrongly ({bad or 'twice'}). "
+                                    f"{REBUILD_HINT}")
         for entry in listing.get("parts", []):
             part = DocPart.open(folder / entry["file"])
             if (part.documents, part.chunks) != (entry["documents"], entry["chunks"]):
@@ -248,12 +255,20 @@ class Docstore:
             yield from (doc_id for n, doc_id in enumerate(self._doc_ids(k)) if n not in dead)
         yield from self._pending
 
-    def document_dates(self) -> Iterator[tuple[str, str | None]]:
-        """(doc_id, date) of every live document, without reading their text (for filters)."""
+    def summaries(self) -> Iterator[tuple[str, str, str | None, int]]:
+        """(doc_id, title, date, size) of every live document, without reading their text (filters, the
+        library listing)."""
         for k, part in enumerate(self._parts):
             dead = self._dead_numbers[k]
-            yield from ((doc_id, date) for number, doc_id, date in part.document_dates() if number not in dead)
-        yield from ((doc.doc_id, doc.date) for doc in self._pending.values())
+            yield from (row[1:] for row in part.summaries() if row[0] not in dead)
+        yield from ((doc.doc_id, doc.title, doc.date, doc.size) for doc in self._pending.values())
+
+    def contains(self, doc_id: str) -> bool:
+        """Whether ``doc_id`` is stored and live (its text is not read)."""
+        if doc_id in self._pending:
+            return True
+        return any(number is not None and number not in self._dead_numbers[k]
+                   for k in range(len(self._parts)) for number in [self._parts[k].number_of([doc_id]).get(doc_id)])
 
     def forget_paths(self) -> None:
         """Drop cached documents (their paths changed); unsaved ones get their paths anew."""
@@ -304,12 +319,21 @@ class Docstore:
         merge parts beyond ``MAX_PARTS``; returns the manifest's docstore listing."""
         (folder / DOCSTORE_DIR).mkdir(exist_ok=True)
         entries: list[tuple[str, int, int, set[str]]] = []  # (file, documents, chunks, deleted doc ids)
-        for part in self._parts:
+        for k, part in enumerate(self._parts):
             name = f"{DOCSTORE_DIR}/{part.name}"
             if self.folder is None or not (self.folder / name).exists():
                 raise IndexCorruptError(f"The docstore part {name} is not in {self.folder}. {REBUILD_HINT}")
             link_or_copy(self.folder / name, folder / name)
-            entries.append((name, part.documents, part.chunks, self._deleted[part.name]))
+            entry = (name, part.documents, part.chunks, self._deleted[part.name])
+            live = int(self._offsets[k + 1] - self._offsets[k])
+            # A part that lost a quarter of its chunks is rewritten without them (as the other stores do):
+            # removed text does not stay on disk, nor its tombstones in every manifest; an emptied one goes.
+            if not live:
+                (folder / name).unlink()
+            elif live <= part.chunks * 3 // 4:
+                entries.append(self._merge(folder, [entry]))
+            else:
+                entries.append(entry)
         if self._pending:
             entries.append(self._write(folder, list(self._pending.values()), self._pending_chunks,
                                        self._pending_marked))

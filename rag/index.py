@@ -15,7 +15,7 @@ import numpy as np
 
 from .chunking import SPLITTER_VERSION, Chunk, vector_id
 from .config import Settings
-from .docstore import MANIFEST_KEY, Docstore
+from .docstore import DOCSTORE_DIR, MANIFEST_KEY, Docstore
 from .index_views import ChunksView, DocumentsView, PathsByDocument, VectorPositions
 from .docstore_v1 import CHUNKS, DOCUMENTS, check_count, read_chunks, read_documents
 from .documents import Document
@@ -35,6 +35,7 @@ READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
 KEYWORD_DIR = "bm25"
 CONTEXT_KEYWORD_DIR = "bm25_context"
+_OPEN_ATTEMPTS = 3  # a reader retries when writers replaced the generation it was opening
 KEYWORDS_IN_STORE = "keywords_in_store"  # manifest: both keyword indexes are the vector store's fields
 
 
@@ -231,13 +232,21 @@ class Index:
     @classmethod
     def load(cls, index_dir: Path, settings: Settings) -> Index:
         """Load the live generation; fails clearly on a missing, corrupt or mismatched index."""
-        folder = current_generation(index_dir)
-        manifest = read_manifest(folder)
-        verify_files(folder, manifest)  # before anything is read: damage is an error, never an answer
-        check_compatible(manifest, settings, index_dir)
-        index = cls._from_folder(folder, manifest, settings)
-        check_structure(index, folder)
-        return index
+        for attempt in range(_OPEN_ATTEMPTS):
+            folder = current_generation(index_dir)
+            try:
+                manifest = read_manifest(folder)
+                verify_files(folder, manifest)  # before anything is read: damage is an error, never an answer
+                check_compatible(manifest, settings, index_dir)
+                index = cls._from_folder(folder, manifest, settings)
+                check_structure(index, folder)
+                return index
+            except IndexCorruptError:
+                # Two writes committed while this reader opened the files: its generation was deleted under
+                # it (a writer keeps the live one and the one before). Open the new live one instead.
+                if folder.exists() or attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     @classmethod
     def _from_folder(cls, folder: Path, manifest: dict, settings: Settings) -> Index:
@@ -251,7 +260,8 @@ class Index:
             chunks = read_chunks(folder / CHUNKS, documents)
             marked = [overlaps(documents[c.doc_id].instructions, c.start, c.end) for c in chunks]
             docstore = Docstore.in_memory(documents, chunks, paths, marked)
-        check_count(folder / CHUNKS, "chunks", docstore.chunk_count, manifest.get("chunk_count"))
+        counted = folder / (DOCSTORE_DIR if MANIFEST_KEY in manifest else CHUNKS)
+        check_count(counted, "chunks", docstore.chunk_count, manifest.get("chunk_count"))
         store = store_class(store_name(manifest)).opened(folder, settings)
         if len(store) != docstore.chunk_count or store.dimension != manifest["dimension"]:
             raise IndexCorruptError(
@@ -293,8 +303,12 @@ class Index:
             seal(folder, self.manifest, previous)  # the manifest last, with the checksum of every file above
 
         generation = write_generation(index_dir, write)
-        # Read on from the parts just written (the unsaved documents are in them now).
+        # Read on from the parts just written, where they lie now (they were written under the temporary
+        # name), so the next save links them and errors name files that exist.
         self.docstore = Docstore.open(generation, self.manifest, PathsByDocument(self.manifest))
+        if not self._keyword_in_store:
+            self._keyword = KeywordIndex.load(generation / KEYWORD_DIR, self.docstore.chunk_count)
+            self._context_keyword = KeywordIndex.load(generation / CONTEXT_KEYWORD_DIR, self.docstore.chunk_count)
         self._chunks_view, self._documents_view = ChunksView(self.docstore), DocumentsView(self.docstore)
         self._positions_view = VectorPositions(self.docstore)
         return generation

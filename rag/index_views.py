@@ -52,7 +52,7 @@ class DocumentsView(Mapping[str, Document]):
         return doc
 
     def __contains__(self, doc_id: object) -> bool:
-        return isinstance(doc_id, str) and self._docstore.document(doc_id) is not None
+        return isinstance(doc_id, str) and self._docstore.contains(doc_id)
 
     def __iter__(self) -> Iterator[str]:
         return self._docstore.doc_ids()

@@ -200,7 +200,7 @@ class Retriever:
     def _allowed_positions(self, filters: Filters) -> set[int]:
         """Positions of the chunks whose document passes ``filters`` (documents' text is not read)."""
         passing = set()
-        for doc_id, date in self.index.docstore.document_dates():
+        for doc_id, _, date, _ in self.index.docstore.summaries():
             if filters.source and not any(filters.source in path for path in self.index.docstore.paths_of(doc_id)):
                 continue
             date = date or ""

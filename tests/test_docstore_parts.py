@@ -83,8 +83,8 @@ def test_a_save_writes_a_part_for_the_new_documents_and_links_the_others(tmp_pat
 
 def test_a_removed_document_is_a_tombstone_until_compaction(tmp_path):
     folder = tmp_path / "index"
-    for n in range(3):
-        _grow(folder, [n])
+    _grow(folder, [0, 1, 2, 3, 4])
+    _grow(folder, [5])
     index = Index.load(folder, Settings())
     gone = _document(1)[0].doc_id
     assert index.remove_documents([gone]) == 3
@@ -92,14 +92,27 @@ def test_a_removed_document_is_a_tombstone_until_compaction(tmp_path):
     manifest = read_manifest(current_generation(folder))
     assert list(manifest["docstore"]["deleted"].values()) == [[gone]]
     index = Index.load(folder, Settings())
-    kept = [c.text for n in (0, 2) for c in _document(n)[1]]
-    assert gone not in index.documents and len(index.documents) == 2 and _texts(index) == kept
+    kept = [c.text for n in (0, 2, 3, 4, 5) for c in _document(n)[1]]
+    assert gone not in index.documents and len(index.documents) == 5 and _texts(index) == kept
     assert index.keyword.search("word1x", 3)[0].size == 0
     assert index.positions_of_vids(index.store.ids()).min() >= 0  # every stored vector names a live chunk
     _save(index, folder, compact=True)
     manifest = read_manifest(current_generation(folder))
     assert len(manifest["docstore"]["parts"]) == 1 and manifest["docstore"]["deleted"] == {}
     assert _texts(Index.load(folder, Settings())) == kept
+
+
+def test_a_part_that_lost_a_quarter_is_rewritten_and_an_emptied_one_dropped(tmp_path):
+    folder = tmp_path / "index"
+    _grow(folder, [0, 1, 2, 3])
+    _grow(folder, [4])
+    index = Index.load(folder, Settings())
+    index.remove_documents([_document(n)[0].doc_id for n in (1, 4)])
+    _save(index, folder)
+    manifest = read_manifest(current_generation(folder))
+    assert manifest["docstore"]["deleted"] == {} and len(manifest["docstore"]["parts"]) == 1
+    assert manifest["docstore"]["parts"][0]["documents"] == 3
+    assert _texts(Index.load(folder, Settings())) == [c.text for n in (0, 2, 3) for c in _document(n)[1]]
 
 
 def test_parts_stay_bounded_and_merging_keeps_the_order(tmp_path, monkeypatch):

@@ -192,7 +192,7 @@ class ChatApp:
         if self.settings.read_only:
             gr.Warning(READ_ONLY)
             return (*self.library(query), self.status())
-        paths = sorted({p for doc in self.assistant.index.documents.values() for p in doc.paths})
+        paths = sorted(self.assistant.index.paths)
         present = [p for p in paths if Path(p).exists()]
         try:
             if len(present) < len(paths):

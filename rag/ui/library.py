@@ -36,11 +36,10 @@ def library_rows(index) -> list[LibraryRow]:
     """Rows for every path of every document in ``index``, newest first."""
     chunks = index.docstore.chunk_counts()
     rows = []
-    for doc in index.documents.values():
-        for path in doc.paths:
-            rows.append(LibraryRow(path=path, file=PurePath(display_path(path)).name, title=doc.title or "",
-                                   date=doc.date or "", size=doc.size, chunks=chunks[doc.doc_id],
-                                   added=_mtime(path)))
+    for doc_id, title, date, size in index.docstore.summaries():  # no document's text is read
+        for path in index.docstore.paths_of(doc_id):
+            rows.append(LibraryRow(path=path, file=PurePath(display_path(path)).name, title=title or "",
+                                   date=date or "", size=size, chunks=chunks[doc_id], added=_mtime(path)))
     return sorted(rows, key=lambda r: (-(r.added or 0), r.file.lower()))
 
 
