@@ -201,3 +201,43 @@ def test_kill_9_while_adding_parts_leaves_the_last_commit_whole(tmp_path):
         assert not structure_problems(index)
         next_number = held
     assert next_number >= 4
+
+
+def test_a_reader_whose_generation_was_replaced_while_opening_opens_the_new_one(tmp_path, monkeypatch):
+    folder = tmp_path / "index"
+    _grow(folder, [0])
+    live = current_generation(folder)
+    asked = []
+
+    def generation_gone_first(index_dir):
+        asked.append(index_dir)
+        return live.with_name("gen-1") if len(asked) == 1 else live  # deleted by two quick writers
+
+    monkeypatch.setattr("rag.index.current_generation", generation_gone_first)
+    assert len(Index.load(folder, Settings()).chunks) == 3 and len(asked) == 2
+
+
+def test_damage_copied_into_a_new_generation_is_still_found(tmp_path, monkeypatch):
+    """Where the file system has no hard links, parts are copied: a damaged one keeps its old checksum."""
+    import errno
+
+    folder = tmp_path / "index"
+    _grow(folder, [0, 1])
+    first = current_generation(folder)
+    part = first / _part_files(first)[0]
+    data = bytearray(part.read_bytes())
+    at = data.index(b"Cranes0")
+    data[at] ^= 0x01
+    part.write_bytes(bytes(data))
+
+    def no_links(source, target):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr("rag.integrity.QUICK_CHECK_BYTES", 0)  # as a large part: its size checked at open
+    index = Index.load(folder, Settings())
+    index.add_document(*_document(2))
+    _save(index, folder)
+    second = current_generation(folder)
+    assert (second / _part_files(first)[0]).stat().st_ino != part.stat().st_ino  # a copy
+    assert [name for name, _ in damaged_files(second, read_manifest(second))] == [_part_files(first)[0]]
