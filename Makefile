@@ -51,7 +51,10 @@ bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/query_bench.py
+	$(BIN)/python bench/pipeline_bench.py --no-profile
 	$(BIN)/python bench/scale_bench.py
+	mkdir -p reports && test -f reports/scifact-minilm.npz || $(BIN)/python bench/ann_bench.py --real reports/scifact-minilm.npz --embed --sizes 100000
+	$(BIN)/python bench/ann_bench.py --real reports/scifact-minilm.npz
 	$(BIN)/python bench/beir.py ../shared/benchmarks/scifact --split test --precision fp32,int8
 	$(BIN)/python bench/squad_cjk.py ../shared/benchmarks/jsquad/valid-v1.3.json.gz --articles 6 --questions 80
 	$(BIN)/python bench/squad_cjk.py ../shared/benchmarks/cmrc2018/trial.json.gz --articles 60 --questions 80
