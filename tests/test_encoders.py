@@ -218,3 +218,18 @@ def test_smoothing_keeps_the_fp32_outputs_and_brings_int8_closer(tmp_path):
     plain_error = np.abs(pooled(plain.with_suffix(".int8")) - reference).max()
     smoothed_error = np.abs(pooled(smoothed.with_suffix(".int8")) - reference).max()
     assert smoothed_error < plain_error / 2, (smoothed_error, plain_error)
+
+
+@pytest.mark.slow
+def test_int8_texts_run_on_every_core_get_the_vectors_they_get_alone():
+    encoder = embedder_for(Settings(embed_precision="int8")).onnx
+    assert encoder and encoder.one_per_run
+    texts = [f"Gallium exports were reviewed in week {i}." * (1 + i % 4) for i in range(12)]
+    threads, encoder.threads = encoder.threads, 2  # as on a 2-core machine, whatever this one has
+    try:
+        together = encoder.encode(texts)
+    finally:
+        encoder.threads = threads
+    assert encoder._bulk is not None, "the texts ran on the one-thread session, a text per core"
+    alone = np.vstack([encoder.encode([text]) for text in texts])
+    assert np.allclose(together, alone, atol=1e-5)
