@@ -58,7 +58,7 @@ class Docstore:
         self._pending: dict[str, Document] = {}
         self._pending_chunks: list[Chunk] = []
         self._pending_marked: list[bool] = []
-        self._cache: OrderedDict[str, Document] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int], Document] = OrderedDict()  # by (part file, document number)
         self._lock = threading.Lock()
         self._layout()
 
@@ -222,25 +222,32 @@ class Docstore:
         """The stored document ``doc_id`` (with its paths), or None."""
         if doc_id in self._pending:
             return self._pending[doc_id]
-        with self._lock:
-            if doc_id in self._cache:
-                self._cache.move_to_end(doc_id)
-                return self._cache[doc_id]
+        found = self._find(doc_id)
+        return self._stored_document(*found) if found else None
+
+    def contains(self, doc_id: str) -> bool:
+        """Whether ``doc_id`` is stored and live (its text is not read)."""
+        return doc_id in self._pending or self._find(doc_id) is not None
+
+    def _find(self, doc_id: str) -> tuple[int, int] | None:
+        """(part, document number) of the live saved document ``doc_id``: one indexed lookup a part."""
         for k in range(len(self._parts) - 1, -1, -1):  # newest first: a document re-added lives there
             number = self._parts[k].number_of([doc_id]).get(doc_id)
             if number is not None and number not in self._dead_numbers[k]:
-                return self._stored_document(k, number)
+                return k, number
         return None
 
     def _stored_document(self, k: int, number: int) -> Document:
-        doc_id = self._doc_ids(k)[number]
+        key = (self._parts[k].name, number)  # not the id: that would need the part's list of every id
         with self._lock:
-            cached = self._cache.get(doc_id)
-        if cached is not None:
-            return cached
-        doc = self._parts[k].document(number, self.paths_of(doc_id))
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        doc = self._parts[k].document(number, [])
+        doc.paths = self.paths_of(doc.doc_id)
         with self._lock:
-            self._cache[doc_id] = doc
+            self._cache[key] = doc
             while len(self._cache) > _CACHED_DOCUMENTS:
                 self._cache.popitem(last=False)
         return doc
@@ -262,13 +269,6 @@ class Docstore:
             dead = self._dead_numbers[k]
             yield from (row[1:] for row in part.summaries() if row[0] not in dead)
         yield from ((doc.doc_id, doc.title, doc.date, doc.size) for doc in self._pending.values())
-
-    def contains(self, doc_id: str) -> bool:
-        """Whether ``doc_id`` is stored and live (its text is not read)."""
-        if doc_id in self._pending:
-            return True
-        return any(number is not None and number not in self._dead_numbers[k]
-                   for k in range(len(self._parts)) for number in [self._parts[k].number_of([doc_id]).get(doc_id)])
 
     def forget_paths(self) -> None:
         """Drop cached documents (their paths changed); unsaved ones get their paths anew."""

@@ -67,13 +67,11 @@ class Index:
         if docstore is None:
             marked = [overlaps(documents[c.doc_id].instructions, c.start, c.end) for c in chunks]
             docstore = Docstore.in_memory(documents, chunks, PathsByDocument(manifest), marked)
-        self.docstore = docstore
         if len(store) != docstore.chunk_count:
             raise IndexCorruptError(
                 f"The index holds {len(store)} vectors for {docstore.chunk_count} chunks. {REBUILD_HINT}")
         self.store = store
-        self._chunks_view, self._documents_view = ChunksView(docstore), DocumentsView(docstore)
-        self._positions_view = VectorPositions(docstore)
+        self._read_from(docstore)
         # A store with keyword fields (Milvus) keeps both keyword indexes: searched there, nothing kept here.
         self._keyword_in_store = bool(getattr(store, "keyword_fields", ()))
         if self._keyword_in_store:
@@ -251,31 +249,32 @@ class Index:
     @classmethod
     def _from_folder(cls, folder: Path, manifest: dict, settings: Settings) -> Index:
         """The generation in ``folder`` whose manifest (checked) is ``manifest``."""
-        paths = PathsByDocument(manifest)
+        documents: dict[str, Document] = {}
+        chunks: list[Chunk] = []
+        docstore = None
         if MANIFEST_KEY in manifest:
-            docstore = Docstore.open(folder, manifest, paths)
-        else:  # format 1: JSON lines, read whole once; the next save writes parts
+            docstore = Docstore.open(folder, manifest, PathsByDocument(manifest))
+            count, counted = docstore.chunk_count, folder / DOCSTORE_DIR
+        else:  # format 1: JSON lines, read whole once (held in memory); the next save writes parts
             documents = {d.doc_id: d for d in read_documents(folder / DOCUMENTS)}
             check_count(folder / DOCUMENTS, "documents", len(documents), manifest.get("document_count"))
             chunks = read_chunks(folder / CHUNKS, documents)
-            marked = [overlaps(documents[c.doc_id].instructions, c.start, c.end) for c in chunks]
-            docstore = Docstore.in_memory(documents, chunks, paths, marked)
-        counted = folder / (DOCSTORE_DIR if MANIFEST_KEY in manifest else CHUNKS)
-        check_count(counted, "chunks", docstore.chunk_count, manifest.get("chunk_count"))
+            count, counted = len(chunks), folder / CHUNKS
+        check_count(counted, "chunks", count, manifest.get("chunk_count"))
         store = store_class(store_name(manifest)).opened(folder, settings)
-        if len(store) != docstore.chunk_count or store.dimension != manifest["dimension"]:
+        if len(store) != count or store.dimension != manifest["dimension"]:
             raise IndexCorruptError(
                 f"The vector file {folder / store.FILE} holds {len(store)} vectors of dimension "
-                f"{store.dimension} but the docstore lists {docstore.chunk_count} chunks. {REBUILD_HINT}"
+                f"{store.dimension} but the docstore lists {count} chunks. {REBUILD_HINT}"
             )
         if manifest.get(KEYWORDS_IN_STORE) and not getattr(store, "keyword_fields", ()):
             raise IndexCorruptError(f"The index keeps its keyword indexes in its vector store, but "
                                     f"{folder / store.FILE} names one without them. {REBUILD_HINT}")
         keyword = context_keyword = None  # the store's (made by Index), or built in memory when none is saved
         if not getattr(store, "keyword_fields", ()):
-            keyword = KeywordIndex.load(folder / KEYWORD_DIR, docstore.chunk_count)
-            context_keyword = _load_context_keyword(folder, manifest, docstore.chunk_count)
-        return cls(manifest, {}, [], store, keyword, context_keyword, docstore=docstore)
+            keyword = KeywordIndex.load(folder / KEYWORD_DIR, count)
+            context_keyword = _load_context_keyword(folder, manifest, count)
+        return cls(manifest, documents, chunks, store, keyword, context_keyword, docstore=docstore)
 
     def save(self, index_dir: Path, compact: bool = False) -> Path:
         """Persist as a new generation (atomic): only what changed is written, the rest is linked from the
@@ -305,13 +304,17 @@ class Index:
         generation = write_generation(index_dir, write)
         # Read on from the parts just written, where they lie now (they were written under the temporary
         # name), so the next save links them and errors name files that exist.
-        self.docstore = Docstore.open(generation, self.manifest, PathsByDocument(self.manifest))
+        self._read_from(Docstore.open(generation, self.manifest, PathsByDocument(self.manifest)))
         if not self._keyword_in_store:
             self._keyword = KeywordIndex.load(generation / KEYWORD_DIR, self.docstore.chunk_count)
             self._context_keyword = KeywordIndex.load(generation / CONTEXT_KEYWORD_DIR, self.docstore.chunk_count)
-        self._chunks_view, self._documents_view = ChunksView(self.docstore), DocumentsView(self.docstore)
-        self._positions_view = VectorPositions(self.docstore)
         return generation
+
+    def _read_from(self, docstore: Docstore) -> None:
+        """Read documents and chunks from ``docstore`` (a loaded one, or the one a save just wrote)."""
+        self.docstore = docstore
+        self._chunks_view, self._documents_view = ChunksView(docstore), DocumentsView(docstore)
+        self._positions_view = VectorPositions(docstore)
 
     def stats(self, index_dir: Path | None = None) -> dict:
         size = _folder_size(current_generation(index_dir)) if index_dir else 0

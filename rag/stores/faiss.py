@@ -56,6 +56,9 @@ class FaissStore(VectorStore):
         self._dimension = int(dimension)
         self._parts = list(parts or [])  # oldest first; new and merged parts have no file name yet
         self._fresh = Part(new_flat(self._dimension), FLAT)  # where additions go until the next save
+        # Its ids as a set, for the part it was made from (rebuilt when _fresh is replaced): see _fresh_ids.
+        self._fresh_set: set[int] = set()
+        self._fresh_set_of: Part | None = None
         self.ivf_threshold = ivf_threshold or self.IVF_THRESHOLD
         self.max_parts = max_parts or self.MAX_PARTS
 
@@ -208,9 +211,8 @@ class FaissStore(VectorStore):
     def _fresh_ids(self) -> set[int]:
         """The ids of the unsaved part, kept as a set: an ingest adds one document at a time, and listing
         and sorting the part's ids on each add would make a bulk ingest quadratic."""
-        if getattr(self, "_fresh_set_of", None) is not self._fresh:
-            self._fresh_set: set[int] = set(self._fresh.stored_ids().tolist())
-            self._fresh_set_of = self._fresh
+        if self._fresh_set_of is not self._fresh:
+            self._fresh_set, self._fresh_set_of = set(self._fresh.stored_ids().tolist()), self._fresh
         return self._fresh_set
 
     def _merged(self, parts: list[Part]) -> Part:
